@@ -1,0 +1,104 @@
+"""Versioned process definitions: deploy the diagrams in bpmn/, keep parsed specs cached."""
+
+import hashlib
+import threading
+from pathlib import Path
+
+from sqlalchemy import select
+
+from app import engine
+from app import store
+from app.diagram import DiagramError
+from app.diagram import read_processes
+from app.models import ProcessDefinition
+from app.models import db
+
+
+def _called(manifest: dict) -> set[str]:
+    return {t["called"] for t in manifest["tasks"].values() if t.get("called")}
+
+
+def _closure(key: str, manifests: dict) -> list[str]:
+    """Return `key` and every process it reaches through call activities."""
+    seen, todo = [], [key]
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        if pid not in manifests:
+            raise DiagramError(f"process '{key}' calls '{pid}', which no file in bpmn/ defines")
+        seen.append(pid)
+        todo.extend(sorted(_called(manifests[pid])))
+    return seen
+
+
+def scan(bpmn_dir: Path) -> tuple[dict, dict]:
+    """Return ({process id: manifest}, {process id: file path}) for every file in bpmn_dir."""
+    manifests, files = {}, {}
+    for path in sorted(bpmn_dir.glob("*.bpmn")):
+        for pid, manifest in read_processes(path).items():
+            manifests[pid], files[pid] = manifest, path
+    return manifests, files
+
+
+def _latest(key: str) -> ProcessDefinition | None:
+    return db.session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)
+                              .order_by(ProcessDefinition.version.desc()).limit(1)).first()
+
+
+def deploy_directory(bpmn_dir: Path, deployed_by: str) -> list[ProcessDefinition]:
+    """Deploy every regulation in bpmn_dir whose sources changed; return the new versions."""
+    manifests, files = scan(bpmn_dir)
+    created = []
+    for key, manifest in manifests.items():
+        if not manifest["is_regulation"]:
+            continue
+        reached = _closure(key, manifests)
+        paths = sorted({files[pid] for pid in reached})
+        sources = {p.name: p.read_text(encoding="utf-8") for p in paths}
+        digest = hashlib.sha256("".join(f"{n}\0{x}\0" for n, x in sorted(sources.items()))
+                                .encode()).hexdigest()
+        latest = _latest(key)
+        if latest and latest.sha256 == digest:
+            continue
+        specs = engine.parse_specs(paths, [key])[key]
+        full = dict(manifest, processes={pid: manifests[pid] for pid in reached})
+        row = ProcessDefinition(key=key, version=(latest.version + 1 if latest else 1),
+                                sha256=digest, sources=sources, specs=store.dump_specs(specs),
+                                manifest=full, deployed_by=deployed_by)
+        db.session.add(row)
+        created.append(row)
+    db.session.commit()
+    return created
+
+
+def latest_definitions() -> list[ProcessDefinition]:
+    """Return the newest version of every deployed process."""
+    rows = db.session.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key,
+                                                                 ProcessDefinition.version))
+    newest = {}
+    for row in rows:
+        newest[row.key] = row
+    return list(newest.values())
+
+
+def latest(key: str) -> ProcessDefinition | None:
+    """Return the newest version of a process, or None."""
+    return _latest(key)
+
+
+class SpecCache:
+    """Parsed specs by definition id; a definition version never changes, so nothing expires."""
+
+    def __init__(self):
+        self._specs: dict[int, tuple] = {}
+        self._lock = threading.Lock()
+
+    def get(self, definition: ProcessDefinition) -> tuple:
+        """Return the (spec, subprocess_specs) pair of a definition version."""
+        specs = self._specs.get(definition.id)
+        if specs is None:
+            specs = store.load_specs(definition.specs)
+            with self._lock:
+                self._specs[definition.id] = specs
+        return specs

@@ -1,0 +1,108 @@
+"""User-task forms: JSON Schema + layout files found by convention, validated on the server.
+
+`forms/<process_id>/<task_id>.schema.json` and `<task_id>.ui.json`; the start form of a
+process is `start`. Errors come back as {field: message}, ready for a 422 or the page.
+"""
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+
+START = "start"
+
+
+@dataclass(frozen=True)
+class Form:
+    """A form's JSON Schema and its layout (labels in kk/ru/en)."""
+
+    schema: dict
+    ui: dict
+
+    def as_dict(self) -> dict:
+        """Return the form as the API shows it."""
+        return {"schema": self.schema, "ui": self.ui}
+
+
+class FormMissing(LookupError):
+    """No form file exists for a user task."""
+
+
+@lru_cache(maxsize=256)
+def _load(forms_dir: str, process_key: str, task_id: str) -> Form:
+    base = Path(forms_dir) / process_key / task_id
+    schema_path, ui_path = base.with_suffix(".schema.json"), base.with_suffix(".ui.json")
+    if not schema_path.is_file():
+        raise FormMissing(f"no form {schema_path.relative_to(Path(forms_dir).parent)}")
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    ui = json.loads(ui_path.read_text(encoding="utf-8")) if ui_path.is_file() else {}
+    return Form(schema, ui)
+
+
+def load_form(forms_dir: Path, process_key: str, task_id: str) -> Form:
+    """Return the form of a user task (or START), raising FormMissing if there is none."""
+    return _load(str(forms_dir), process_key, task_id)
+
+
+def _message(error) -> str:
+    custom = error.schema.get("x-messages", {}) if isinstance(error.schema, dict) else {}
+    if error.validator in custom:
+        return custom[error.validator]
+    if error.validator == "required":
+        return "This field is required."
+    if error.validator == "const":
+        return "Please confirm."
+    if error.validator == "additionalProperties":
+        return error.message
+    return error.message[:1].upper() + error.message[1:] + "."
+
+
+def validate(form: Form, data, role_of=None) -> dict[str, str]:
+    """Return {field: message} for every problem in `data`; empty when valid.
+
+    `role_of(username) -> set[str]` checks fields marked `"x-role": <role>`.
+    """
+    if not isinstance(data, dict):
+        return {"_": "Form data must be a JSON object."}
+    errors = {}
+    for error in Draft202012Validator(form.schema).iter_errors(data):
+        if error.validator == "required":
+            field = error.message.split("'")[1]
+        elif error.validator == "additionalProperties":
+            field = "_"
+        else:
+            field = error.path[0] if error.path else "_"
+        errors.setdefault(str(field), _message(error))
+    for name, prop in form.schema.get("properties", {}).items():
+        role = prop.get("x-role")
+        if role and name not in errors and name in data and role_of is not None:
+            if role not in role_of(data[name]):
+                errors[name] = f"No user '{data[name]}' with the role '{role}'."
+    return errors
+
+
+def role_fields(form: Form, data: dict) -> dict[str, str]:
+    """Return {role: username} for the fields that assign people to a role."""
+    return {prop["x-role"]: data[name] for name, prop in form.schema.get("properties", {}).items()
+            if prop.get("x-role") and name in data}
+
+
+def coerce(form: Form, fields: dict) -> dict:
+    """Turn HTML form strings into the JSON types the schema asks for."""
+    out = {}
+    for name, prop in form.schema.get("properties", {}).items():
+        kind, raw = prop.get("type"), fields.get(name)
+        if kind == "boolean":
+            if raw is not None:
+                out[name] = raw in ("true", "on", "1", "yes")
+            continue
+        if raw is None or raw == "":
+            continue
+        if kind == "integer":
+            out[name] = int(raw) if raw.lstrip("-").isdigit() else raw
+        else:
+            out[name] = raw
+    return out

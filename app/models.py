@@ -1,0 +1,96 @@
+"""Database tables: users, versioned definitions, instances, inbox tasks, the audit journal."""
+
+import datetime
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import Index
+from sqlalchemy import UniqueConstraint
+
+db = SQLAlchemy()
+
+
+def utcnow() -> datetime.datetime:
+    """Return the current time in UTC, timezone-aware."""
+    return datetime.datetime.now(datetime.UTC)
+
+
+class User(db.Model):
+    """A member of staff; `roles` is a space-separated list of role ids (lane ids)."""
+
+    id = db.Column(db.Integer, primary_key=True)
+    username = db.Column(db.String(64), unique=True, nullable=False)
+    full_name = db.Column(db.String(200), nullable=False)
+    password_hash = db.Column(db.String(256), nullable=False)
+    roles = db.Column(db.String(200), nullable=False, default="")
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        """Return the user's roles as a set."""
+        return frozenset(self.roles.split())
+
+
+class ProcessDefinition(db.Model):
+    """One deployed version of a regulation's diagram, with its parsed spec stored once."""
+
+    id = db.Column(db.Integer, primary_key=True)
+    key = db.Column(db.String(120), nullable=False)
+    version = db.Column(db.Integer, nullable=False)
+    sha256 = db.Column(db.String(64), nullable=False)
+    sources = db.Column(db.JSON, nullable=False)  # {file name: BPMN XML} of the process and its callees
+    specs = db.Column(db.Text, nullable=False)  # serialized SpiffWorkflow specs
+    manifest = db.Column(db.JSON, nullable=False)  # titles, lanes, task properties (app.diagram)
+    deployed_by = db.Column(db.String(64), nullable=False)
+    deployed_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
+    __table_args__ = (UniqueConstraint("key", "version"),)
+
+
+class ProcessInstance(db.Model):
+    """One application going through a regulation; `state` is the workflow without its spec."""
+
+    id = db.Column(db.String(36), primary_key=True)
+    definition_id = db.Column(db.ForeignKey("process_definition.id"), nullable=False)
+    business_key = db.Column(db.String(40), unique=True, nullable=False)
+    applicant_iin_bin = db.Column(db.String(12), index=True)
+    status = db.Column(db.String(16), nullable=False, index=True)
+    outcome = db.Column(db.String(120))
+    incident = db.Column(db.JSON)
+    state = db.Column(db.Text, nullable=False)
+    serializer_version = db.Column(db.String(16), nullable=False)
+    lock_version = db.Column(db.Integer, nullable=False, default=1)
+    started_by = db.Column(db.String(64), nullable=False)
+    created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
+    definition = db.relationship(ProcessDefinition, lazy="joined")
+
+
+class Task(db.Model):
+    """A user task as inboxes see it; the id is SpiffWorkflow's task id."""
+
+    id = db.Column(db.String(36), primary_key=True)
+    instance_id = db.Column(db.ForeignKey("process_instance.id"), nullable=False, index=True)
+    process_key = db.Column(db.String(120), nullable=False)  # the (sub)process that holds the task
+    bpmn_id = db.Column(db.String(120), nullable=False)
+    name = db.Column(db.String(300), nullable=False)
+    lane = db.Column(db.String(64), nullable=False)
+    state = db.Column(db.String(16), nullable=False)  # ready | completed | cancelled
+    assignee = db.Column(db.String(64))
+    due_at = db.Column(db.DateTime(timezone=True))
+    created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
+    completed_by = db.Column(db.String(64))
+    completed_at = db.Column(db.DateTime(timezone=True))
+    __table_args__ = (Index("ix_task_inbox", "lane", "state"),)
+
+
+class AuditEvent(db.Model):
+    """An append-only journal entry, hash-chained per instance."""
+
+    id = db.Column(db.Integer, primary_key=True)
+    instance_id = db.Column(db.String(36), nullable=False)
+    seq = db.Column(db.Integer, nullable=False)
+    type = db.Column(db.String(40), nullable=False)
+    actor = db.Column(db.String(64), nullable=False)
+    at = db.Column(db.String(40), nullable=False)  # ISO 8601 UTC, exactly as hashed
+    payload = db.Column(db.Text, nullable=False)  # canonical JSON, exactly as hashed
+    prev_hash = db.Column(db.String(64), nullable=False)
+    hash = db.Column(db.String(64), nullable=False)
+    __table_args__ = (UniqueConstraint("instance_id", "seq"),)

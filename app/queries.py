@@ -1,0 +1,140 @@
+"""Read-side views of processes, instances, tasks and journals, with read permissions."""
+
+import json
+
+from sqlalchemy import select
+
+from app import audit
+from app import definitions
+from app import engine
+from app import forms
+from app.auth import Actor
+from app.models import AuditEvent
+from app.models import ProcessDefinition
+from app.models import ProcessInstance
+from app.models import Task
+from app.models import db
+from app.services import Forbidden
+from app.services import NotFound
+from app.services import Runtime
+from app.services import load_workflow
+
+
+def _iso(moment):
+    return moment.isoformat() if moment else None
+
+
+def process_dict(definition: ProcessDefinition) -> dict:
+    """Describe a definition version as the API lists it."""
+    m = definition.manifest
+    return {"key": definition.key, "version": definition.version, "title": m["title"],
+            "regulation": m.get("regulation"), "sha256": definition.sha256,
+            "deployed_at": _iso(definition.deployed_at), "roles_allowed_to_start": m["start_lanes"],
+            "lanes": m["lanes"]}
+
+
+def list_processes() -> list[dict]:
+    """Return the newest version of every process."""
+    return [process_dict(d) for d in definitions.latest_definitions()]
+
+
+def get_process(rt: Runtime, key: str) -> dict:
+    """Return a process with its start form."""
+    definition = definitions.latest(key)
+    if definition is None:
+        raise NotFound(f"no process '{key}'")
+    start = forms.load_form(rt.forms_dir, key, forms.START)
+    return {**process_dict(definition), "start_form": start.as_dict()}
+
+
+def task_dict(task: Task) -> dict:
+    """Describe a task row as the API lists it."""
+    return {"id": task.id, "instance": task.instance_id, "bpmn_id": task.bpmn_id,
+            "name": task.name, "lane": task.lane, "state": task.state, "assignee": task.assignee,
+            "due_at": _iso(task.due_at), "created_at": _iso(task.created_at),
+            "completed_by": task.completed_by, "completed_at": _iso(task.completed_at)}
+
+
+def _readable_instance(actor: Actor, instance_id: str) -> ProcessInstance:
+    instance = db.session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"no instance {instance_id}")
+    if not (actor.may_read_everything() or actor.roles & set(instance.definition.manifest["lanes"])):
+        raise Forbidden("you have no role in this process")
+    return instance
+
+
+def get_instance(rt: Runtime, actor: Actor, instance_id: str) -> dict:
+    """Return an instance with its current data and tasks."""
+    instance = _readable_instance(actor, instance_id)
+    wf = load_workflow(rt, instance)
+    rt.live.put(instance.id, instance.lock_version, wf)
+    tasks = db.session.scalars(select(Task).where(Task.instance_id == instance_id)
+                               .order_by(Task.created_at))
+    return {"id": instance.id, "process": instance.definition.key,
+            "version": instance.definition.version, "business_key": instance.business_key,
+            "applicant_iin_bin": instance.applicant_iin_bin, "status": instance.status,
+            "outcome": instance.outcome, "incident": instance.incident,
+            "title": instance.definition.manifest["title"], "started_by": instance.started_by,
+            "created_at": _iso(instance.created_at), "updated_at": _iso(instance.updated_at),
+            "data": engine.summarize(wf).data, "tasks": [task_dict(t) for t in tasks]}
+
+
+def list_tasks(actor: Actor, instance=None, role=None, state=None) -> list[dict]:
+    """Return tasks the actor may see, filtered; staff see their lanes, auditors all."""
+    query = select(Task).order_by(Task.due_at.is_(None), Task.due_at, Task.created_at)
+    if not actor.may_read_everything():
+        query = query.where(Task.lane.in_(actor.roles))
+    if instance:
+        query = query.where(Task.instance_id == instance)
+    if role:
+        query = query.where(Task.lane == role)
+    if state:
+        query = query.where(Task.state == state)
+    return [task_dict(t) for t in db.session.scalars(query.limit(500))]
+
+
+def get_task(rt: Runtime, actor: Actor, task_id: str) -> dict:
+    """Return a task with its form and the data it holds."""
+    task = db.session.get(Task, task_id)
+    if task is None:
+        raise NotFound(f"no task {task_id}")
+    if task.lane not in actor.roles and not actor.may_read_everything():
+        raise Forbidden(f"this task is for the role '{task.lane}'")
+    instance = _readable_instance(actor, task.instance_id)
+    wf = load_workflow(rt, instance)
+    rt.live.put(instance.id, instance.lock_version, wf)
+    form = forms.load_form(rt.forms_dir, task.process_key, task.bpmn_id)
+    data = engine.task_data(wf, task_id) or {}
+    return {**task_dict(task), "form": form.as_dict(), "data": data,
+            "business_key": instance.business_key, "process": instance.definition.key}
+
+
+def history(actor: Actor, instance_id: str) -> list[dict]:
+    """Return the instance's journal in order."""
+    _readable_instance(actor, instance_id)
+    rows = db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
+                              .order_by(AuditEvent.seq))
+    return [{"seq": r.seq, "type": r.type, "at": r.at, "actor": r.actor,
+             "payload": json.loads(r.payload), "hash": r.hash, "prev_hash": r.prev_hash}
+            for r in rows]
+
+
+def verify_history(actor: Actor, instance_id: str) -> dict:
+    """Check the instance's hash chain; report the first broken entry."""
+    _readable_instance(actor, instance_id)
+    rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
+                                   .order_by(AuditEvent.seq)))
+    broken = audit.verify(rows)
+    return {"ok": broken is None, "events": len(rows), "first_broken_seq": broken}
+
+
+def list_instances(actor: Actor, limit: int = 200) -> list[dict]:
+    """Return recent instances the actor may read."""
+    rows = db.session.scalars(select(ProcessInstance).order_by(ProcessInstance.updated_at.desc())
+                              .limit(limit))
+    return [{"id": r.id, "business_key": r.business_key, "process": r.definition.key,
+             "title": r.definition.manifest["title"], "status": r.status, "outcome": r.outcome,
+             "applicant_iin_bin": r.applicant_iin_bin, "updated_at": _iso(r.updated_at)}
+            for r in rows if actor.may_read_everything()
+            or actor.roles & set(r.definition.manifest["lanes"])]

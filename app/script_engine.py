@@ -1,0 +1,72 @@
+"""The script engine SpiffWorkflow calls for expressions, scripts and service tasks.
+
+Expressions and scripts go through the restricted evaluator in `app.expressions`;
+service tasks are dispatched to `handlers.HANDLERS` by operator id. Every handler call is
+journalled (request and response, or the error) into the `journal` list the engine passes
+in, so the caller can commit it with the new workflow state.
+"""
+
+import json
+import time
+
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+
+from app import expressions
+
+
+class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
+    """Evaluate and execute through the whitelisting evaluator, never plain eval/exec."""
+
+    def evaluate(self, expression, context, external_context=None):
+        """Return the value of `expression` over the task data `context`."""
+        return expressions.evaluate(expression, {**(external_context or {}), **context})
+
+    def execute(self, script, context, external_context=None):
+        """Run a script of simple assignments on the task data `context`."""
+        expressions.execute(script, context)
+        return True
+
+    def call_service(self, context, **kwargs):
+        """Refuse: service tasks are dispatched by ScriptEngine.call_service."""
+        raise NotImplementedError("service tasks are dispatched by ScriptEngine.call_service")
+
+
+class ScriptEngine(PythonScriptEngine):
+    """Restricted expressions plus service-task dispatch with a journal of every call."""
+
+    def __init__(self, handlers: dict, journal: list):
+        super().__init__(environment=RestrictedEnvironment())
+        self.handlers = handlers
+        self.journal = journal
+
+    def validate(self, expression):
+        """Refuse an expression at parse time if the evaluator would refuse it."""
+        expressions.validate_expression(expression)
+
+    def call_service(self, task, operation_name=None, operation_params=None, **kwargs):
+        """Call the handler registered for `operation_name` and return its JSON result.
+
+        Overrides SpiffWorkflow 3.2.0, whose error path raises NameError('script') and hides
+        the handler's own error: here every failure becomes a WorkflowTaskException that
+        names the task and keeps the original message.
+        """
+        params = {name: p["value"] for name, p in (operation_params or {}).items()}
+        entry = {"task": task.task_spec.bpmn_id, "operator": operation_name, "params": params}
+        handler = self.handlers.get(operation_name)
+        if handler is None:
+            self._fail(task, entry, f"no handler registered for operator '{operation_name}'")
+        started = time.perf_counter()
+        try:
+            result = handler(**params)
+            encoded = json.dumps(result)
+        except Exception as err:  # noqa: BLE001 - every handler failure becomes an incident
+            self._fail(task, entry, f"{type(err).__name__}: {err}", err)
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
+        self.journal.append(("service_called", {**entry, "result": result, "ms": elapsed_ms}))
+        return encoded
+
+    def _fail(self, task, entry, message, err=None):
+        self.journal.append(("service_failed", {**entry, "error": message}))
+        raise WorkflowTaskException(message, task=task, exception=err)
