@@ -78,11 +78,11 @@ def actor_from_token(secret: str, token: str) -> Actor | None:
 
 def ensure_demo_users(password: str) -> int:
     """Create the demo users that do not exist yet; return how many were created."""
-    created = 0
+    created, password_hash = 0, generate_password_hash(password)
     for username, full_name, roles in DEMO_USERS:
         if db.session.scalar(select(User).where(User.username == username)) is None:
             db.session.add(User(username=username, full_name=full_name, roles=roles,
-                                password_hash=generate_password_hash(password)))
+                                password_hash=password_hash))
             created += 1
     db.session.commit()
     return created

@@ -90,9 +90,18 @@ def _advance(workflow, handlers: dict, journal: list) -> dict | None:
             pass
         workflow.refresh_timers()
     except SpiffWorkflowException as err:
-        task = getattr(err, "task", None)
-        return {"task": task.task_spec.bpmn_id if task else None, "error": str(err).split("\n")[0]}
+        return _incident(err)
     return None
+
+
+def _incident(err: SpiffWorkflowException) -> dict:
+    """Describe a failed engine step: the task, and the error in one line."""
+    task = getattr(err, "task", None)
+    message = str(err).split("\n")[0].strip().rstrip(".")
+    cause = err.__cause__ or err.__context__
+    if cause is not None and str(cause) not in message:
+        message = f"{message}: {cause}"
+    return {"task": task.task_spec.bpmn_id if task else None, "error": message}
 
 
 def _outcome(workflow) -> str | None:

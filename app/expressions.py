@@ -56,18 +56,19 @@ def _refuse(node: ast.AST, why: str) -> None:
 
 def _check(tree: ast.AST) -> None:
     """Raise ExpressionError unless every node of `tree` is on the whitelist."""
+    attributes = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute)]
+    if attributes:
+        _refuse(attributes[0], f"attribute access '.{attributes[0].attr}' is not allowed")
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute):
-            _refuse(node, f"attribute access '.{node.attr}' is not allowed")
         if not isinstance(node, _ALLOWED_NODES):
             _refuse(node, f"'{type(node).__name__}' is not allowed in diagram expressions")
         if isinstance(node, ast.Name) and node.id.startswith("_"):
             _refuse(node, f"names starting with '_' are not allowed: {node.id}")
-        if isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name) or node.func.id not in SAFE_FUNCTIONS:
-                name = node.func.id if isinstance(node.func, ast.Name) else "this callee"
-                _refuse(node, f"function '{name}' is not allowed; "
-                              f"allowed: {', '.join(sorted(SAFE_FUNCTIONS))}")
+        if isinstance(node, ast.Call) and not isinstance(node.func, ast.Name):
+            _refuse(node, "only named functions may be called, e.g. len(items)")
+        if isinstance(node, ast.Call) and node.func.id not in SAFE_FUNCTIONS:
+            _refuse(node, f"function '{node.func.id}' is not allowed; "
+                          f"allowed: {', '.join(sorted(SAFE_FUNCTIONS))}")
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and "__" in node.value:
             _refuse(node, "strings containing '__' are not allowed")
 

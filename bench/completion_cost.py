@@ -1,0 +1,308 @@
+"""Cost of one user-task completion: Qyzmet through its API vs raw SpiffWorkflow in memory.
+
+Runs the issue path of survey_license_east_kazakhstan_2016 (start + 8 user tasks) N times on
+three sides, interleaved: the floor (plain BpmnWorkflow, services answered from memory), Qyzmet
+hot (workflow cache on) and Qyzmet cold (cache off: every completion restores from the row).
+
+Usage: .venv/bin/python -m bench.completion_cost [--rounds N] [--json]
+"""
+
+import argparse
+import contextlib
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.specs.defaults import EndEvent
+from SpiffWorkflow.spiff.parser.process import VALIDATOR
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+
+from app import create_app
+from app.cli import prepare_demo
+from app.models import AuditEvent
+from app.models import ProcessInstance
+from app.models import db
+
+ROOT = Path(__file__).resolve().parent.parent
+PROCESS = "survey_license_east_kazakhstan_2016"
+OUTCOME = "licence_issued"
+PASSWORD = "bench-password"
+TARGET = 3.0
+WARMUP = 3
+SIDES = ("floor", "hot", "cold")
+START_DATA = {"applicant_iin_bin": "150140000012", "licence_case": "issue"}
+PATH = [
+    ("attach_documents", "operator",
+     {"page_count": 12, "documents_complete": True, "certified_with_eds": True}),
+    ("register_incoming", "office", {"incoming_number": "IN-2026/0001", "receipt_issued": True}),
+    ("assign_executor", "head", {"executor": "executor"}),
+    ("check_completeness", "executor", {"documents_checked": True}),
+    ("check_qualification", "executor",
+     {"qualification_met": True, "findings": "Staff and equipment meet the requirements"}),
+    ("form_licence", "executor", {"licence_activity": "engineering_geodetic",
+                                  "licence_category": "I"}),
+    ("sign_licence", "head", {"confirm_signature": True}),
+    ("send_result", "executor", {"sent_to_state_corporation": True}),
+]
+_DOCUMENT = {
+    "licence_number": "KZ26LIC00000001", "application_number": "KZ-APP-2026-000001",
+    "holder_iin_bin": "150140000012", "holder_name": '"Shygys Geo Survey" LLP',
+    "activity": "engineering_geodetic", "issued_at": "2026-01-15T09:00:00+00:00",
+    "issuer": "Local executive body of East Kazakhstan region (state architectural and "
+              "construction control)",
+}
+CANNED = {  # what the real handlers return, keyed by operator id
+    "registry/lookup_applicant": {
+        "found": True, "kind": "legal_entity", "iin_bin": "150140000012",
+        "name": '"Shygys Geo Survey" LLP', "head_iin": "680310400011",
+        "registered_on": "2015-01-20"},
+    "licensing/register_application": {
+        "application_number": "KZ-APP-2026-000001", "registered_at": "2026-01-15T09:00:00+00:00"},
+    "licensing/issue_licence": {
+        "licence_number": "KZ26LIC00000001", "issued_at": "2026-01-15T09:00:00+00:00",
+        "document": _DOCUMENT},
+    "eds/sign_document": {
+        "algorithm": "ECDSA-P256-SHA256", "signer": "head",
+        "certificate": "-----BEGIN CERTIFICATE-----\n" + "M" * 640 + "\n-----END CERTIFICATE-----\n",
+        "digest": "0" * 64, "signature": "M" * 96, "signed_at": "2026-01-15T09:00:00+00:00"},
+}
+
+
+class CannedScriptEngine(PythonScriptEngine):
+    """Plain SpiffWorkflow script engine whose service tasks answer from `CANNED`."""
+
+    def call_service(self, task, operation_name, operation_params):
+        """Return the canned JSON result of the operator."""
+        return json.dumps(CANNED[operation_name])
+
+
+def parse_specs() -> tuple:
+    """Parse the bpmn files once; return (spec, subprocess_specs) of the process."""
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    parser.add_bpmn_files([str(p) for p in sorted((ROOT / "bpmn").glob("*.bpmn"))])
+    return parser.get_spec(PROCESS), parser.get_subprocess_specs(PROCESS)
+
+
+def _floor_outcome(wf) -> str | None:
+    """Return the bpmn id of the completed end event of the top-level process."""
+    ends = [t.task_spec.bpmn_id for t in wf.get_tasks(state=TaskState.COMPLETED)
+            if isinstance(t.task_spec, EndEvent) and t.workflow is wf]
+    return ends[0] if ends else None
+
+
+def floor_instance(specs: tuple, engine: PythonScriptEngine) -> dict:
+    """Run one instance in memory; return start, find and per-completion seconds."""
+    clock = time.perf_counter
+    t0 = clock()
+    wf = BpmnWorkflow(specs[0], specs[1], script_engine=engine)
+    for task in wf.get_tasks(state=TaskState.READY):
+        task.data.update(START_DATA)
+    wf.do_engine_steps()
+    out = {"start": clock() - t0, "find": 0.0, "complete": []}
+    for bpmn_id, role, data in PATH:
+        t0 = clock()
+        ready = wf.get_tasks(state=TaskState.READY, manual=True)
+        t1 = clock()
+        assert [t.task_spec.bpmn_id for t in ready] == [bpmn_id], ready
+        task = ready[0]
+        task.data.update(data)
+        task.data["actors"] = {**task.data.get("actors", {}), bpmn_id: role}  # read by the EDS
+        task.run()
+        wf.do_engine_steps()
+        out["complete"].append(clock() - t1)
+        out["find"] += t1 - t0
+    assert wf.is_completed() and _floor_outcome(wf) == OUTCOME, "floor instance did not finish"
+    return out
+
+
+def make_app(folder: Path):
+    """Create a Qyzmet app with its databases and keys in `folder`, demo data ready."""
+    app = create_app({
+        "TESTING": True, "SECRET_KEY": "bench-secret",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/qyzmet.sqlite",
+        "STATE_SYSTEMS_DATABASE_URI": f"sqlite:///{folder}/state_systems.sqlite",
+        "KEYS_DIR": str(folder / "keys")})
+    with app.app_context(), contextlib.redirect_stdout(io.StringIO()):
+        prepare_demo(PASSWORD)
+    return app
+
+
+def auth_headers(client) -> dict:
+    """Return {role: Authorization header} for every role on the path."""
+    headers = {}
+    for role in {"operator"} | {role for _, role, _ in PATH}:
+        answer = client.post("/api/v1/auth/token", json={"username": role, "password": PASSWORD})
+        assert answer.status_code == 200, answer.get_json()
+        headers[role] = {"Authorization": f"Bearer {answer.get_json()['token']}"}
+    return headers
+
+
+def qyzmet_instance(client, headers: dict) -> dict:
+    """Run one instance through the API; return its id, start, find and completion seconds."""
+    clock = time.perf_counter
+    t0 = clock()
+    answer = client.post("/api/v1/instances", json={"process": PROCESS, "data": START_DATA},
+                         headers=headers["operator"])
+    out = {"start": clock() - t0, "find": 0.0, "complete": []}
+    assert answer.status_code == 201, answer.get_json()
+    out["id"] = answer.get_json()["id"]
+    for bpmn_id, role, data in PATH:
+        t0 = clock()
+        ready = client.get(f"/api/v1/tasks?instance={out['id']}&state=ready",
+                           headers=headers[role]).get_json()
+        t1 = clock()
+        assert [t["bpmn_id"] for t in ready] == [bpmn_id], ready
+        answer = client.post(f"/api/v1/tasks/{ready[0]['id']}/complete", json={"data": data},
+                             headers=headers[role])
+        out["complete"].append(clock() - t1)
+        out["find"] += t1 - t0
+        assert answer.status_code == 200, (bpmn_id, answer.get_json())
+    return out
+
+
+def instance_facts(instance_id: str) -> dict:
+    """Check an instance finished; return its state size, journal size, completion handler ms."""
+    instance = db.session.get(ProcessInstance, instance_id)
+    assert (instance.status, instance.outcome) == ("completed", OUTCOME), instance.status
+    rows = db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
+                              .order_by(AuditEvent.seq)).all()
+    handler_ms, completing = 0.0, False
+    for row in rows:
+        completing = completing or row.type == "task_completed"
+        if completing and row.type == "service_called":
+            handler_ms += json.loads(row.payload)["ms"]
+    text = [(r.instance_id, r.type, r.actor, r.at, r.payload, r.prev_hash, r.hash) for r in rows]
+    return {"state_bytes": len(instance.state.encode()), "journal_rows": len(rows),
+            "journal_bytes": sum(len(s.encode()) for fields in text for s in fields) + 8 * len(rows),
+            "journal_payload_bytes": sum(len(r.payload.encode()) for r in rows),
+            "handler_ms": handler_ms}
+
+
+class Bench:
+    """The three sides, set up once and run one instance at a time."""
+
+    def __init__(self, folder: Path):
+        self.specs = parse_specs()
+        self.engine = CannedScriptEngine()
+        self.app = make_app(folder)
+        self.client = self.app.test_client()
+        self.headers = auth_headers(self.client)
+        self.live = self.app.extensions["qyzmet"].live
+        self.capacity = self.live.capacity
+
+    def run(self, side: str) -> dict:
+        """Run one instance on `side`."""
+        if side == "floor":
+            return floor_instance(self.specs, self.engine)
+        self.live.capacity = 0 if side == "cold" else self.capacity
+        result = qyzmet_instance(self.client, self.headers)
+        with self.app.app_context():
+            result.update(instance_facts(result["id"]))
+        return result
+
+
+def measure(rounds: int) -> dict:
+    """Warm up, then run `rounds` instances per side, rotating the order every round."""
+    with tempfile.TemporaryDirectory(prefix="qyzmet-bench-") as folder:
+        bench = Bench(Path(folder))
+        for _ in range(WARMUP):
+            for side in SIDES:
+                bench.run(side)
+        runs = {side: [] for side in SIDES}
+        for i in range(rounds):
+            for side in SIDES[i % 3:] + SIDES[:i % 3]:
+                runs[side].append(bench.run(side))
+    return runs
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+def summarize(runs: list[dict]) -> dict:
+    """Reduce one side's instance results to per-completion and per-instance figures."""
+    times = [t for r in runs for t in r["complete"]]
+    out = {"instances": len(runs), "completions": len(times),
+           "per_completion_ms": _ms(sum(times) / len(times)),
+           "p50_ms": _ms(statistics.median(times)),
+           "p95_ms": _ms(statistics.quantiles(times, n=20)[-1]),
+           "start_ms": _ms(statistics.mean(r["start"] for r in runs)),
+           "find_ms": _ms(sum(r["find"] for r in runs) / len(times))}
+    if "handler_ms" in runs[0]:
+        for key in ("state_bytes", "journal_rows", "journal_bytes", "journal_payload_bytes"):
+            out[key] = round(statistics.mean(r[key] for r in runs), 1)
+        handler = sum(r["handler_ms"] for r in runs) / len(times)
+        out["handler_ms"] = round(handler, 3)
+        out["handler_share"] = round(handler / out["per_completion_ms"], 3)
+        out["minus_handlers_ms"] = round(out["per_completion_ms"] - handler, 3)
+    return out
+
+
+def report(runs: dict) -> dict:
+    """Build the machine-readable result: per side figures, ratios, verdicts."""
+    sides = {side: summarize(runs[side]) for side in SIDES}
+    floor = sides["floor"]["per_completion_ms"]
+    ratios = {}
+    for side in ("hot", "cold"):
+        ratio = sides[side]["per_completion_ms"] / floor
+        ratios[side] = {"ratio": round(ratio, 2), "pass": ratio <= TARGET,
+                        "minus_handlers_ratio": round(sides[side]["minus_handlers_ms"] / floor, 2)}
+    return {"process": PROCESS, "target": f"<= {TARGET:g}x the floor", "sides": sides,
+            "ratios": ratios}
+
+
+def print_table(result: dict) -> None:
+    """Print the compact human-readable table."""
+    sides = result["sides"]
+    print(f"completion cost - {result['process']}, issue path (8 user tasks), "
+          f"{sides['floor']['instances']} instances per side, interleaved")
+    print(f"{'side':<26}{'per compl.':>11}{'p50':>9}{'p95':>9}{'- handlers':>11}"
+          f"{'start':>9}{'find':>9}  (ms)")
+    labels = {"floor": "floor (Spiff, in memory)", "hot": "Qyzmet API, hot cache",
+              "cold": "Qyzmet API, cold"}
+    for side, label in labels.items():
+        s = sides[side]
+        minus = f"{s['minus_handlers_ms']:.3f}" if "minus_handlers_ms" in s else "-"
+        print(f"{label:<26}{s['per_completion_ms']:>11.3f}{s['p50_ms']:>9.3f}{s['p95_ms']:>9.3f}"
+              f"{minus:>11}{s['start_ms']:>9.3f}{s['find_ms']:>9.3f}")
+    print(f"target: Qyzmet per completion {result['target']}")
+    for side in ("hot", "cold"):
+        r, s = result["ratios"][side], sides[side]
+        print(f"  {side:<5}{r['ratio']:>7.2f}x  {'PASS' if r['pass'] else 'FAIL'}   "
+              f"engine+persistence only (minus handlers): {r['minus_handlers_ratio']:.2f}x; "
+              f"handlers {s['handler_ms']:.3f} ms = {s['handler_share']:.0%} of a completion")
+    hot = sides["hot"]
+    print(f"per instance: state {hot['state_bytes']:.0f} B; journal {hot['journal_rows']:.0f} rows,"
+          f" {hot['journal_bytes']:.0f} B ({hot['journal_payload_bytes']:.0f} B payload)")
+    print("note: the floor answers service tasks from memory; Qyzmet's handlers do real SQLite "
+          "I/O and ECDSA signing ('- handlers' removes their journalled time). 'find' = locating "
+          "the ready task (GET /tasks), per completion, not in the cost.")
+
+
+def main(argv=None) -> int:
+    """Parse arguments, measure, print."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=30, help="instances per side (default 30)")
+    parser.add_argument("--json", action="store_true", help="print machine-readable results")
+    args = parser.parse_args(argv)
+    if args.rounds < 2:
+        parser.error("--rounds must be at least 2")
+    result = report(measure(args.rounds))
+    if args.json:
+        json.dump(result, sys.stdout, indent=2)
+        print()
+    else:
+        print_table(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
