@@ -29,7 +29,8 @@ def _moved_holidays(year: int) -> set[datetime.date]:
         holiday = datetime.date(year, month, day)
         if holiday.weekday() >= 5:
             substitute = holiday + datetime.timedelta(days=1)
-            while substitute.weekday() >= 5 or (substitute.month, substitute.day) in FIXED_HOLIDAYS:
+            while (substitute.weekday() >= 5 or substitute in moved
+                   or (substitute.month, substitute.day) in FIXED_HOLIDAYS):
                 substitute += datetime.timedelta(days=1)
             moved.add(substitute)
     return moved

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 import handlers
 from app import auth
@@ -37,6 +38,7 @@ def prepare_demo(password: str) -> None:
 
 
 @click.command("init-demo")
+@with_appcontext
 @click.option("--password", default=None, help="password of the demo users")
 def init_demo_command(password):
     """Prepare the database with demo users and reference data (idempotent)."""
@@ -47,6 +49,7 @@ def init_demo_command(password):
 
 
 @click.command("deploy")
+@with_appcontext
 def deploy_command():
     """Deploy every diagram in bpmn/ whose content changed since its last version."""
     try:

@@ -1,5 +1,7 @@
 """Shared fixtures: a fresh app per test (own SQLite files), API clients per role, paths."""
 
+from pathlib import Path
+
 import pytest
 
 from app import create_app
@@ -10,6 +12,7 @@ from tests.paths import PROCESS
 
 def make_app(folder, **overrides):
     """Create an app whose databases and keys live in `folder`."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
     config = {
         "TESTING": True, "SECRET_KEY": "test-secret",
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/qyzmet.sqlite",

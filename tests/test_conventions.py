@@ -1,0 +1,86 @@
+"""Conventions that keep diagrams, forms, handlers and layers in step."""
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+from lxml import etree
+
+import handlers
+from app.diagram import NS
+
+ROOT = Path(__file__).parent.parent
+DIAGRAMS = sorted((ROOT / "bpmn").glob("*.bpmn"))
+
+
+def _elements(kind):
+    for path in DIAGRAMS:
+        for process in etree.parse(str(path)).getroot().iterfind("bpmn:process", NS):
+            for element in process.iterfind(f".//bpmn:{kind}", NS):
+                yield process.get("id"), element
+
+
+def test_every_service_task_has_a_handler_and_every_handler_is_used():
+    operators = {op.get("id") for _, task in _elements("serviceTask")
+                 for op in task.iterfind(".//spiffworkflow:serviceTaskOperator", NS)}
+    assert operators == set(handlers.HANDLERS)
+
+
+def test_every_user_task_has_a_form_and_every_form_a_user_task():
+    tasks = {f"{pid}/{task.get('id')}" for pid, task in _elements("userTask")}
+    starts = {f"{p.get('id')}/start" for path in DIAGRAMS
+              for p in etree.parse(str(path)).getroot().iterfind("bpmn:process", NS)
+              if (ROOT / "forms" / p.get("id") / "start.schema.json").exists()}
+    forms = {str(p.relative_to(ROOT / "forms")).removesuffix(".schema.json")
+             for p in (ROOT / "forms").glob("*/*.schema.json")}
+    assert forms == tasks | starts
+    layouts = {str(p.relative_to(ROOT / "forms")).removesuffix(".ui.json")
+               for p in (ROOT / "forms").glob("*/*.ui.json")}
+    assert layouts == forms
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "forms").glob("*/*.schema.json")),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_field_has_a_valid_example(path):
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    example = {}
+    for name, prop in schema["properties"].items():
+        assert prop.get("examples"), f"{name} has no examples"
+        example[name] = prop["examples"][0]
+    assert not list(Draft202012Validator(schema).iter_errors(example))
+
+
+def test_every_user_task_stands_in_a_lane():
+    for pid, task in _elements("userTask"):
+        process = task.getparent()
+        refs = {r.text.strip() for r in process.iterfind(".//bpmn:flowNodeRef", NS)}
+        assert task.get("id") in refs, f"{pid}/{task.get('id')} is in no lane"
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
+
+
+def test_layers():
+    engine_modules = {"engine.py", "script_engine.py", "store.py"}
+    for path in sorted((ROOT / "app").rglob("*.py")):
+        imported = _imports(path)
+        if path.name not in engine_modules:
+            assert not any(n.startswith("SpiffWorkflow") for n in imported), path
+        if "views" not in path.parts and path.name != "__init__.py":
+            assert not any(n.startswith("app.views") for n in imported), path
+        private = [n for n in imported if n.startswith(("app.", "handlers."))
+                   and n.rsplit(".", 1)[-1].startswith("_")]
+        assert not private, (path, private)
+    for path in sorted((ROOT / "handlers").rglob("*.py")):
+        assert not any(n.split(".")[0] in ("flask", "app") for n in _imports(path)), path
