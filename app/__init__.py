@@ -25,7 +25,8 @@ def create_app(test_config=None):
         STATE_SYSTEMS_DATABASE_URI=f"sqlite:///{Path(app.instance_path) / 'state_systems.sqlite'}",
         KEYS_DIR=str(Path(app.instance_path) / "keys"),
         BPMN_DIR=str(ROOT / "bpmn"), FORMS_DIR=str(ROOT / "forms"),
-        DEMO_PASSWORD="qyzmet-demo", MAX_CONTENT_LENGTH=5 * 1024 * 1024,
+        DEMO_PASSWORD="qyzmet-demo",  # noqa: S106 - the documented demo default
+        MAX_CONTENT_LENGTH=5 * 1024 * 1024,
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)

@@ -1,9 +1,9 @@
 """The audit journal: canonical JSON, the per-instance hash chain, and its verification."""
 
+import dataclasses
 import datetime
 import hashlib
 import json
-from dataclasses import dataclass
 
 GENESIS = "0" * 64
 
@@ -18,7 +18,7 @@ def now_iso() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Entry:
     """One journal entry, ready to store; `hash` seals every other field and `prev_hash`."""
 
@@ -32,11 +32,11 @@ class Entry:
     hash: str
 
 
-def seal(instance_id: str, seq: int, kind: str, actor: str, at: str, payload: str,
-         prev_hash: str) -> str:
-    """Return the sha256 that chains this entry to `prev_hash`."""
-    body = canonical_json({"instance": instance_id, "seq": seq, "type": kind, "actor": actor,
-                           "at": at, "payload": payload, "prev": prev_hash})
+def seal(entry) -> str:
+    """Return the sha256 that seals an entry's fields together with its `prev_hash`."""
+    body = canonical_json({"instance": entry.instance_id, "seq": entry.seq, "type": entry.type,
+                           "actor": entry.actor, "at": entry.at, "payload": entry.payload,
+                           "prev": entry.prev_hash})
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -45,9 +45,10 @@ def chain(instance_id: str, last_seq: int, last_hash: str, events, actor: str) -
     entries, prev, at = [], last_hash, now_iso()
     for offset, (kind, payload) in enumerate(events, start=1):
         text = canonical_json(payload)
-        digest = seal(instance_id, last_seq + offset, kind, actor, at, text, prev)
-        entries.append(Entry(instance_id, last_seq + offset, kind, actor, at, text, prev, digest))
-        prev = digest
+        entry = Entry(instance_id, last_seq + offset, kind, actor, at, text, prev, "")
+        entry = dataclasses.replace(entry, hash=seal(entry))
+        entries.append(entry)
+        prev = entry.hash
     return entries
 
 
@@ -55,8 +56,7 @@ def verify(rows) -> int | None:
     """Return the seq of the first entry that breaks the chain, or None if all is intact."""
     prev, expected_seq = GENESIS, 1
     for row in rows:
-        digest = seal(row.instance_id, row.seq, row.type, row.actor, row.at, row.payload, prev)
-        if row.seq != expected_seq or row.prev_hash != prev or row.hash != digest:
+        if row.seq != expected_seq or row.prev_hash != prev or row.hash != seal(row):
             return row.seq
         prev, expected_seq = row.hash, expected_seq + 1
     return None

@@ -70,7 +70,8 @@ def issue_token(secret: str, actor: Actor) -> str:
 def actor_from_token(secret: str, token: str) -> Actor | None:
     """Return the actor a valid, unexpired token names, else None."""
     try:
-        payload = URLSafeTimedSerializer(secret, salt="api-token").loads(token, max_age=TOKEN_MAX_AGE)
+        signer = URLSafeTimedSerializer(secret, salt="api-token")
+        payload = signer.loads(token, max_age=TOKEN_MAX_AGE)
     except (BadSignature, SignatureExpired):
         return None
     return find_actor(payload.get("u", "")) if isinstance(payload, dict) else None

@@ -52,7 +52,8 @@ def _process_manifest(process) -> dict:
         for el in process.iterfind(f"bpmn:{kind}", NS):
             props = properties(el)
             tasks[el.get("id")] = {
-                "kind": kind, "name": el.get("name") or el.get("id"), "lane": lane_of.get(el.get("id")),
+                "kind": kind, "name": el.get("name") or el.get("id"),
+                "lane": lane_of.get(el.get("id")),
                 "regulation_step": props.get("regulation_step"), "duration": props.get("duration"),
                 "called": el.get("calledElement"),
             }

@@ -36,7 +36,7 @@ class ProcessDefinition(db.Model):
     key = db.Column(db.String(120), nullable=False)
     version = db.Column(db.Integer, nullable=False)
     sha256 = db.Column(db.String(64), nullable=False)
-    sources = db.Column(db.JSON, nullable=False)  # {file name: BPMN XML} of the process and its callees
+    sources = db.Column(db.JSON, nullable=False)  # {file name: XML} of the process and callees
     specs = db.Column(db.Text, nullable=False)  # serialized SpiffWorkflow specs
     manifest = db.Column(db.JSON, nullable=False)  # titles, lanes, task properties (app.diagram)
     deployed_by = db.Column(db.String(64), nullable=False)

@@ -73,7 +73,7 @@ def _outcome_events(snap: engine.Snapshot) -> list:
     return events
 
 
-def _persist(rt, instance_id, version, wf, snap, actor, manifest, events, completed=None):
+def _persist(rt, instance_id, version, wf, snap, *, actor, manifest, events, completed=None):
     """Write state, task rows and journal entries in one transaction (optimistic lock)."""
     try:
         store.write_instance(instance_id, version, {
@@ -101,7 +101,8 @@ def start_instance(rt: Runtime, actor: Actor, key: str, data) -> ProcessInstance
     if definition is None:
         raise NotFound(f"no process '{key}'")
     if not actor.roles & set(definition.manifest["start_lanes"]):
-        raise Forbidden(f"starting '{key}' needs one of the roles {definition.manifest['start_lanes']}")
+        roles = ", ".join(definition.manifest["start_lanes"])
+        raise Forbidden(f"starting '{key}' needs one of the roles: {roles}")
     errors = forms.validate(forms.load_form(rt.forms_dir, key, forms.START), data, auth.roles_of)
     if errors:
         raise Invalid(errors)
@@ -116,7 +117,7 @@ def start_instance(rt: Runtime, actor: Actor, key: str, data) -> ProcessInstance
         serializer_version=store.SERIALIZER_VERSION, lock_version=0, started_by=actor.username))
     db.session.flush()
     started = ("instance_started", {"process": key, "definition_id": definition_id, "data": data})
-    _persist(rt, instance_id, 0, wf, snap, actor, manifest, [started])
+    _persist(rt, instance_id, 0, wf, snap, actor=actor, manifest=manifest, events=[started])
     return db.session.get(ProcessInstance, instance_id)
 
 
@@ -159,7 +160,8 @@ def complete_task(rt: Runtime, actor: Actor, task_id: str, data) -> str:
     except LookupError as err:
         raise Conflict(str(err)) from None
     done = ("task_completed", {"task": task_id, "bpmn_id": bpmn_id, "data": data})
-    _persist(rt, row.instance_id, version, wf, snap, actor, manifest, [done], completed=task_id)
+    _persist(rt, row.instance_id, version, wf, snap, actor=actor, manifest=manifest,
+             events=[done], completed=task_id)
     return row.instance_id
 
 
@@ -194,5 +196,6 @@ def retry_instance(rt: Runtime, actor: Actor, instance_id: str) -> ProcessInstan
     wf = load_workflow(rt, instance)
     db.session.commit()
     snap = engine.retry(wf, rt.handlers)
-    _persist(rt, instance_id, version, wf, snap, actor, manifest, [("retried", {})])
+    _persist(rt, instance_id, version, wf, snap, actor=actor, manifest=manifest,
+             events=[("retried", {})])
     return db.session.get(ProcessInstance, instance_id)

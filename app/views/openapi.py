@@ -43,7 +43,8 @@ OPERATIONS = [
 ]
 
 
-def _operation(summary, body, code, answer, errors, path):
+def _operation(path, row):
+    summary, body, code, answer, errors = row
     op = {"summary": summary,
           "responses": {code: {"description": "success",
                                "content": {"application/json": {"schema": answer}}}}}
@@ -64,8 +65,8 @@ def _operation(summary, body, code, answer, errors, path):
 def openapi_document() -> dict:
     """Return the OpenAPI document for /api/v1."""
     paths: dict = {}
-    for method, path, summary, body, code, answer, errors in OPERATIONS:
-        paths.setdefault(path, {})[method] = _operation(summary, body, code, answer, errors, path)
+    for method, path, *row in OPERATIONS:
+        paths.setdefault(path, {})[method] = _operation(path, row)
     return {"openapi": "3.1.0",
             "info": {"title": "Qyzmet API", "version": "1",
                      "description": "Regulated state services as executable BPMN."},

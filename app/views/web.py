@@ -91,7 +91,8 @@ def _runtime() -> services.Runtime:
 @bp.route("/login", methods=("GET", "POST"))
 def login():
     if request.method == "POST":
-        actor = auth.authenticate(request.form.get("username", ""), request.form.get("password", ""))
+        form = request.form
+        actor = auth.authenticate(form.get("username", ""), form.get("password", ""))
         if actor:
             session["user"] = actor.username
             target = request.args.get("next", "")
