@@ -43,40 +43,51 @@ def _decided_row(conn: Connection, table, application_number: str):
     return conn.execute(query).first()
 
 
+def _require_iin_bin(value: str) -> None:
+    """Raise HandlerError unless value is a valid IIN or BIN."""
+    if not identifiers.is_valid_iin_bin(value):
+        raise HandlerError(f"IIN/BIN {value} is not a valid 12-digit identifier")
+
+
+def _decide(application_number: str, table, rival, make_values) -> object:
+    """Record the application's one decision in `table` (licence or refusal), once.
+
+    A repeated call returns the row already recorded; a decision in `rival` is an error.
+    `make_values(conn)` returns the new row's columns, numbered inside the transaction.
+    """
+    with statedb.engine().begin() as conn:
+        _require_application(conn, application_number)
+        existing = _decided_row(conn, table, application_number)
+        if existing is None:
+            if _decided_row(conn, rival, application_number) is not None:
+                raise HandlerError(f"application {application_number} already has a {rival.name}")
+            values = {"application_number": application_number, **make_values(conn)}
+            conn.execute(insert(table).values(**values))
+            existing = _decided_row(conn, table, application_number)
+        return existing
+
+
 def register_application(*, applicant_iin_bin: str, service: str, licence_case: str) -> dict:
     """Register an application in E-licensing and return its number."""
-    if not identifiers.is_valid_iin_bin(applicant_iin_bin):
-        raise HandlerError(f"IIN/BIN {applicant_iin_bin} is not a valid 12-digit identifier")
+    _require_iin_bin(applicant_iin_bin)
     _require_text("service", service)
     _require_text("licence_case", licence_case)
     registered_at = _now()
     with statedb.engine().begin() as conn:
         sequence = statedb.next_number(conn, "application")
         number = f"KZ-APP-{registered_at.year}-{sequence:06d}"
-        conn.execute(
-            insert(statedb.application).values(
-                number=number,
-                applicant_iin_bin=applicant_iin_bin,
-                service=service,
-                licence_case=licence_case,
-                registered_at=registered_at,
-            )
-        )
+        values = {"number": number, "applicant_iin_bin": applicant_iin_bin, "service": service,
+                  "licence_case": licence_case, "registered_at": registered_at}
+        conn.execute(insert(statedb.application).values(**values))
     return {"application_number": number, "registered_at": registered_at.isoformat()}
 
 
 def _licence_result(row) -> dict:
     """Return the handler result, with the licence document, for a licence row."""
     issued_at = row.issued_at.isoformat()
-    document = {
-        "licence_number": row.number,
-        "application_number": row.application_number,
-        "holder_iin_bin": row.holder_iin_bin,
-        "holder_name": row.holder_name,
-        "activity": row.activity,
-        "issued_at": issued_at,
-        "issuer": ISSUER,
-    }
+    document = {"licence_number": row.number, "application_number": row.application_number,
+                "holder_iin_bin": row.holder_iin_bin, "holder_name": row.holder_name,
+                "activity": row.activity, "issued_at": issued_at, "issuer": ISSUER}
     return {"licence_number": row.number, "issued_at": issued_at, "document": document}
 
 
@@ -84,50 +95,28 @@ def issue_licence(
     *, application_number: str, holder_iin_bin: str, holder_name: str, activity: str
 ) -> dict:
     """Issue the licence for an application; a repeated call returns the licence already issued."""
-    if not identifiers.is_valid_iin_bin(holder_iin_bin):
-        raise HandlerError(f"IIN/BIN {holder_iin_bin} is not a valid 12-digit identifier")
+    _require_iin_bin(holder_iin_bin)
     _require_text("holder_name", holder_name)
     _require_text("activity", activity)
-    with statedb.engine().begin() as conn:
-        _require_application(conn, application_number)
-        existing = _decided_row(conn, statedb.licence, application_number)
-        if existing is not None:
-            return _licence_result(existing)
-        if _decided_row(conn, statedb.refusal, application_number) is not None:
-            raise HandlerError(f"application {application_number} was already refused")
+
+    def values(conn):
         issued_at = _now()
         number = f"KZ{issued_at:%y}LIC{statedb.next_number(conn, 'licence'):08d}"
-        conn.execute(
-            insert(statedb.licence).values(
-                number=number,
-                application_number=application_number,
-                holder_iin_bin=holder_iin_bin,
-                holder_name=holder_name,
-                activity=activity,
-                issued_at=issued_at,
-            )
-        )
-        return _licence_result(_decided_row(conn, statedb.licence, application_number))
+        return {"number": number, "holder_iin_bin": holder_iin_bin, "holder_name": holder_name,
+                "activity": activity, "issued_at": issued_at}
+
+    return _licence_result(_decide(application_number, statedb.licence, statedb.refusal, values))
 
 
 def record_refusal(*, application_number: str, reasons: str) -> dict:
     """Record a reasoned refusal; a repeated call returns the refusal already recorded."""
     _require_text("reasons", reasons)
-    with statedb.engine().begin() as conn:
-        _require_application(conn, application_number)
-        existing = _decided_row(conn, statedb.refusal, application_number)
-        if existing is None:
-            if _decided_row(conn, statedb.licence, application_number) is not None:
-                raise HandlerError(f"application {application_number} already has a licence")
-            refused_at = _now()
-            sequence = statedb.next_number(conn, "refusal")
-            conn.execute(
-                insert(statedb.refusal).values(
-                    number=f"KZ-REF-{refused_at.year}-{sequence:06d}",
-                    application_number=application_number,
-                    reasons=reasons,
-                    refused_at=refused_at,
-                )
-            )
-            existing = _decided_row(conn, statedb.refusal, application_number)
-    return {"refusal_number": existing.number, "refused_at": existing.refused_at.isoformat()}
+
+    def values(conn):
+        refused_at = _now()
+        sequence = statedb.next_number(conn, "refusal")
+        return {"number": f"KZ-REF-{refused_at.year}-{sequence:06d}", "reasons": reasons,
+                "refused_at": refused_at}
+
+    row = _decide(application_number, statedb.refusal, statedb.licence, values)
+    return {"refusal_number": row.number, "refused_at": row.refused_at.isoformat()}

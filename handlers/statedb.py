@@ -47,73 +47,50 @@ class UtcDateTime(TypeDecorator):
 
 metadata = MetaData()
 
+
+
+def _decision_of_application() -> Column:
+    """Return the column tying a licence or refusal to its one application."""
+    return Column("application_number", String(32), ForeignKey("application.number"),
+                  nullable=False, unique=True)
+
+
 person = Table(
-    "person",
-    metadata,
-    Column("iin", String(12), primary_key=True),
-    Column("surname", String(100), nullable=False),
-    Column("given_name", String(100), nullable=False),
-    Column("patronymic", String(100), nullable=True),
+    "person", metadata,
+    Column("iin", String(12), primary_key=True), Column("surname", String(100), nullable=False),
+    Column("given_name", String(100), nullable=False), Column("patronymic", String(100)),
     Column("birth_date", Date, nullable=False),
 )
-
 company = Table(
-    "company",
-    metadata,
-    Column("bin", String(12), primary_key=True),
-    Column("name", String(300), nullable=False),
-    Column("head_iin", String(12), nullable=False),
-    Column("registered_on", Date, nullable=False),
+    "company", metadata,
+    Column("bin", String(12), primary_key=True), Column("name", String(300), nullable=False),
+    Column("head_iin", String(12), nullable=False), Column("registered_on", Date, nullable=False),
 )
-
 application = Table(
-    "application",
-    metadata,
+    "application", metadata,
     Column("number", String(32), primary_key=True),
     Column("applicant_iin_bin", String(12), nullable=False),
     Column("service", String(200), nullable=False),
     Column("licence_case", String(200), nullable=False),
     Column("registered_at", UtcDateTime, nullable=False),
 )
-
 licence = Table(
-    "licence",
-    metadata,
-    Column("number", String(32), primary_key=True),
-    Column(
-        "application_number",
-        String(32),
-        ForeignKey("application.number"),
-        nullable=False,
-        unique=True,
-    ),
+    "licence", metadata,
+    Column("number", String(32), primary_key=True), _decision_of_application(),
     Column("holder_iin_bin", String(12), nullable=False),
     Column("holder_name", String(300), nullable=False),
     Column("activity", String(300), nullable=False),
     Column("status", String(20), nullable=False, default="issued"),
     Column("issued_at", UtcDateTime, nullable=False),
 )
-
 refusal = Table(
-    "refusal",
-    metadata,
-    Column("number", String(32), primary_key=True),
-    Column(
-        "application_number",
-        String(32),
-        ForeignKey("application.number"),
-        nullable=False,
-        unique=True,
-    ),
-    Column("reasons", Text, nullable=False),
-    Column("refused_at", UtcDateTime, nullable=False),
+    "refusal", metadata,
+    Column("number", String(32), primary_key=True), _decision_of_application(),
+    Column("reasons", Text, nullable=False), Column("refused_at", UtcDateTime, nullable=False),
 )
-
 counter = Table(
-    "counter",
-    metadata,
-    Column("name", String(50), primary_key=True),
-    Column("value", Integer, nullable=False),
+    "counter", metadata,
+    Column("name", String(50), primary_key=True), Column("value", Integer, nullable=False),
 )
 
 _state: dict[str, Engine] = {}

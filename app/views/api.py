@@ -27,25 +27,17 @@ def _error(status: int, message: str, **extra):
     return jsonify({"error": message, **extra}), status
 
 
-@bp.errorhandler(services.NotFound)
-@bp.errorhandler(FormMissing)
-def _not_found(err):
-    return _error(404, str(err))
+STATUS_OF_ERROR = {services.NotFound: 404, FormMissing: 404, _BadRequest: 400,
+                   services.Forbidden: 403, Conflict: 409}
 
 
-@bp.errorhandler(_BadRequest)
-def _bad_request(err):
-    return _error(400, str(err))
+def _known_error(err):
+    status = next(code for kind, code in STATUS_OF_ERROR.items() if isinstance(err, kind))
+    return _error(status, str(err))
 
 
-@bp.errorhandler(services.Forbidden)
-def _forbidden(err):
-    return _error(403, str(err))
-
-
-@bp.errorhandler(Conflict)
-def _conflict(err):
-    return _error(409, str(err))
+for _kind in STATUS_OF_ERROR:
+    bp.register_error_handler(_kind, _known_error)
 
 
 @bp.errorhandler(services.Invalid)

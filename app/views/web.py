@@ -59,19 +59,16 @@ def http_error(err):
     return render_template("error.html", code=err.code, message=err.description), err.code
 
 
-@bp.errorhandler(services.NotFound)
-def _not_found(err):
-    return render_template("error.html", code=404, message=str(err)), 404
+STATUS_OF_ERROR = {services.NotFound: 404, services.Forbidden: 403, Conflict: 409}
 
 
-@bp.errorhandler(services.Forbidden)
-def _forbidden(err):
-    return render_template("error.html", code=403, message=str(err)), 403
+def _known_error(err):
+    status = next(code for kind, code in STATUS_OF_ERROR.items() if isinstance(err, kind))
+    return render_template("error.html", code=status, message=str(err)), status
 
 
-@bp.errorhandler(Conflict)
-def _conflict(err):
-    return render_template("error.html", code=409, message=str(err)), 409
+for _kind in STATUS_OF_ERROR:
+    bp.register_error_handler(_kind, _known_error)
 
 
 def login_required(view):
@@ -125,42 +122,45 @@ def inbox():
     return render_template("inbox.html", tasks=tasks, startable=startable)
 
 
+def _form_page(template, form, values, action, **context):
+    """Render a form; on POST, `action(values)` answers, or field errors show with a 422."""
+    errors = {}
+    if request.method == "POST":
+        values = forms.coerce(form, request.form)
+        try:
+            return action(values)
+        except services.Invalid as err:
+            errors = err.errors
+    page = render_template(template, form=form, values=values, errors=errors, **context)
+    return page, (422 if errors else 200)
+
+
 @bp.route("/processes/<key>/start", methods=("GET", "POST"))
 @login_required
 def start(key):
     process = queries.get_process(_runtime(), key)
+
+    def start_application(values):
+        instance = services.start_instance(_runtime(), g.actor, key, values)
+        flash(f"Application {instance.business_key} started.", "ok")
+        return redirect(url_for("web.instance", instance_id=instance.id))
+
     form = forms.Form(**process["start_form"])
-    values, errors = {}, {}
-    if request.method == "POST":
-        values = forms.coerce(form, request.form)
-        try:
-            instance = services.start_instance(_runtime(), g.actor, key, values)
-        except services.Invalid as err:
-            errors = err.errors
-        else:
-            flash(f"Application {instance.business_key} started.", "ok")
-            return redirect(url_for("web.instance", instance_id=instance.id))
-    return render_template("start.html", process=process, form=form, values=values,
-                           errors=errors), (422 if errors else 200)
+    return _form_page("start.html", form, {}, start_application, process=process)
 
 
 @bp.route("/tasks/<task_id>", methods=("GET", "POST"))
 @login_required
 def task(task_id):
     detail = queries.get_task(_runtime(), g.actor, task_id)
+
+    def complete(values):
+        instance_id = services.complete_task(_runtime(), g.actor, task_id, values)
+        flash(f"“{detail['name']}” completed.", "ok")
+        return redirect(url_for("web.instance", instance_id=instance_id))
+
     form = forms.Form(**detail["form"])
-    values, errors = detail["data"], {}
-    if request.method == "POST":
-        values = forms.coerce(form, request.form)
-        try:
-            instance_id = services.complete_task(_runtime(), g.actor, task_id, values)
-        except services.Invalid as err:
-            errors = err.errors
-        else:
-            flash(f"“{detail['name']}” completed.", "ok")
-            return redirect(url_for("web.instance", instance_id=instance_id))
-    return render_template("task.html", task=detail, form=form, values=values,
-                           errors=errors), (422 if errors else 200)
+    return _form_page("task.html", form, detail["data"], complete, task=detail)
 
 
 @bp.post("/tasks/<task_id>/claim")

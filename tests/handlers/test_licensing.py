@@ -104,7 +104,7 @@ def test_record_refusal_unknown_application(statedb):
 def test_refused_application_gets_no_licence(statedb):
     application_number = _register()
     record_refusal(application_number=application_number, reasons="fee not paid")
-    with pytest.raises(HandlerError, match="already refused"):
+    with pytest.raises(HandlerError, match="already has a refusal"):
         _issue(application_number)
 
 
