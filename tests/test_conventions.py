@@ -1,7 +1,9 @@
 """Conventions that keep diagrams, forms, handlers and layers in step."""
 
 import ast
+import datetime
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,9 +11,12 @@ from jsonschema import Draft202012Validator
 from lxml import etree
 
 import handlers
+from app import calendar
 from app.diagram import NS
+from app.diagram import properties
 
 ROOT = Path(__file__).parent.parent
+DI = "http://www.omg.org/spec/BPMN/20100524/DI"
 DIAGRAMS = sorted((ROOT / "bpmn").glob("*.bpmn"))
 
 
@@ -84,3 +89,27 @@ def test_layers():
         assert not private, (path, private)
     for path in sorted((ROOT / "handlers").rglob("*.py")):
         assert not any(n.split(".")[0] in ("flask", "app") for n in _imports(path)), path
+
+
+def test_diagrams_read_cleanly_in_bpmn_js_and_pass_bpmnlint():
+    node_modules = ROOT / "node_modules" / "bpmnlint"
+    assert node_modules.exists(), "run ./qyzmet test: it installs the node packages (npm ci)"
+    checked = subprocess.run(["node", str(ROOT / "tests" / "js" / "check_bpmn.mjs"),
+                              *map(str, DIAGRAMS)], capture_output=True, text=True, check=False,
+                             timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_every_step_task_says_its_step_and_duration_and_is_drawn():
+    for path in DIAGRAMS:
+        root = etree.parse(str(path)).getroot()
+        drawn = {s.get("bpmnElement") for s in root.iter(f"{{{DI}}}BPMNShape")}
+        drawn |= {e.get("bpmnElement") for e in root.iter(f"{{{DI}}}BPMNEdge")}
+        for process in root.iterfind("bpmn:process", NS):
+            for element in process:
+                if element.get("id") and not element.tag.endswith(("laneSet", "extensionElements")):
+                    assert element.get("id") in drawn, f"{path.name}: {element.get('id')} not drawn"
+            for task in process.iterfind("bpmn:userTask", NS):
+                props = properties(task)
+                if "regulation_step" in props:
+                    calendar.deadline(datetime.datetime.now(datetime.UTC), props["duration"])
