@@ -1,5 +1,6 @@
 """Staff accounts, passwords, API tokens and the rules of who may do what."""
 
+import time
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature
@@ -52,14 +53,38 @@ def authenticate(username: str, password: str) -> Actor | None:
 
 def find_actor(username: str) -> Actor | None:
     """Return the actor with this username, or None."""
-    user = db.session.scalar(select(User).where(User.username == username))
-    return _actor(user) if user else None
+    users = User.__table__
+    with db.engine.connect() as conn:
+        row = conn.execute(select(users.c.username, users.c.full_name, users.c.roles)
+                           .where(users.c.username == username)).first()
+    return Actor(row.username, row.full_name, frozenset(row.roles.split())) if row else None
 
 
-def roles_of(username) -> frozenset[str]:
-    """Return the roles of a user (empty for unknown users or non-strings)."""
-    actor = find_actor(username) if isinstance(username, str) else None
-    return actor.roles if actor else frozenset()
+class Directory:
+    """Who is who, remembered for a few seconds so each request does not ask the database.
+
+    A change of someone's roles takes effect within `ttl` seconds.
+    """
+
+    def __init__(self, ttl: float = 5.0):
+        self.ttl = ttl
+        self._seen: dict[str, tuple[float, Actor | None]] = {}
+
+    def find(self, username: str) -> Actor | None:
+        """Return the actor with this username, or None."""
+        now = time.monotonic()
+        seen = self._seen.get(username)
+        if seen is None or now - seen[0] > self.ttl:
+            seen = (now, find_actor(username))
+            if len(self._seen) > 10_000:
+                self._seen.clear()
+            self._seen[username] = seen
+        return seen[1]
+
+    def roles_of(self, username) -> frozenset[str]:
+        """Return the roles of a user (empty for unknown users or non-strings)."""
+        actor = self.find(username) if isinstance(username, str) else None
+        return actor.roles if actor else frozenset()
 
 
 def issue_token(secret: str, actor: Actor) -> str:
@@ -67,14 +92,14 @@ def issue_token(secret: str, actor: Actor) -> str:
     return URLSafeTimedSerializer(secret, salt="api-token").dumps({"u": actor.username})
 
 
-def actor_from_token(secret: str, token: str) -> Actor | None:
+def actor_from_token(secret: str, token: str, directory: Directory) -> Actor | None:
     """Return the actor a valid, unexpired token names, else None."""
     try:
         signer = URLSafeTimedSerializer(secret, salt="api-token")
         payload = signer.loads(token, max_age=TOKEN_MAX_AGE)
     except (BadSignature, SignatureExpired):
         return None
-    return find_actor(payload.get("u", "")) if isinstance(payload, dict) else None
+    return directory.find(payload.get("u", "")) if isinstance(payload, dict) else None
 
 
 def ensure_demo_users(password: str) -> int:

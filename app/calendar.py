@@ -7,6 +7,7 @@ listed in `EXTRA_DAYS_OFF` / `EXTRA_WORKING_DAYS`.
 """
 
 import datetime
+import functools
 import re
 
 FIXED_HOLIDAYS = {
@@ -22,7 +23,8 @@ _DURATION = re.compile(r"^(?:(?P<wd>\d+)WD|PT(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:
                        r"|P(?P<d>\d+)D)$")
 
 
-def _moved_holidays(year: int) -> set[datetime.date]:
+@functools.lru_cache(maxsize=64)
+def _moved_holidays(year: int) -> frozenset[datetime.date]:
     """Return the Mondays (or next working days) that replace holidays falling on weekends."""
     moved = set()
     for month, day in sorted(FIXED_HOLIDAYS - {(1, 7)}):
@@ -33,7 +35,7 @@ def _moved_holidays(year: int) -> set[datetime.date]:
                    or (substitute.month, substitute.day) in FIXED_HOLIDAYS):
                 substitute += datetime.timedelta(days=1)
             moved.add(substitute)
-    return moved
+    return frozenset(moved)
 
 
 def is_working_day(day: datetime.date) -> bool:

@@ -2,6 +2,7 @@
 
 import hashlib
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
@@ -87,18 +88,35 @@ def latest(key: str) -> ProcessDefinition | None:
     return _latest(key)
 
 
-class SpecCache:
-    """Parsed specs by definition id; a definition version never changes, so nothing expires."""
+@dataclass(frozen=True)
+class LoadedDefinition:
+    """A deployed version as the services use it: parsed specs and the manifest."""
+
+    id: int
+    key: str
+    version: int
+    manifest: dict
+    specs: tuple
+
+
+class DefinitionCache:
+    """Loaded definitions by id; a deployed version never changes, so nothing expires."""
 
     def __init__(self):
-        self._specs: dict[int, tuple] = {}
+        self._loaded: dict[int, LoadedDefinition] = {}
         self._lock = threading.Lock()
 
-    def get(self, definition: ProcessDefinition) -> tuple:
-        """Return the (spec, subprocess_specs) pair of a definition version."""
-        specs = self._specs.get(definition.id)
-        if specs is None:
-            specs = store.load_specs(definition.specs)
+    def get(self, definition_id: int) -> LoadedDefinition:
+        """Return the loaded definition version with this id."""
+        loaded = self._loaded.get(definition_id)
+        if loaded is None:
+            table = ProcessDefinition.__table__
+            with db.engine.connect() as conn:
+                row = conn.execute(
+                    select(table.c.key, table.c.version, table.c.manifest, table.c.specs)
+                    .where(table.c.id == definition_id)).one()
+            loaded = LoadedDefinition(definition_id, row.key, row.version, row.manifest,
+                                      store.load_specs(row.specs))
             with self._lock:
-                self._specs[definition.id] = specs
-        return specs
+                self._loaded[definition_id] = loaded
+        return loaded

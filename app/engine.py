@@ -10,6 +10,7 @@ iterator, whose depth limit of 1,000 hides READY tasks in long loops and makes
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
+from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import EndEvent
@@ -143,12 +144,30 @@ def start(specs: tuple, data: dict, handlers: dict) -> tuple:
     return workflow, summarize(workflow, incident, journal)
 
 
+def _task(workflow, task_id: str):
+    """Return the task with this id (top level or in a subprocess), or None."""
+    try:
+        uid = UUID(task_id)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    for owner in (workflow, *workflow.subprocesses.values()):
+        if uid in owner.tasks:
+            return owner.tasks[uid]
+    return None
+
+
 def find_ready_user_task(workflow, task_id: str):
     """Return the READY user task with this id, or None."""
-    for task in _all_tasks(workflow):
-        if str(task.id) == task_id and task.state == TaskState.READY and task.task_spec.manual:
-            return task
+    task = _task(workflow, task_id)
+    if task is not None and task.state == TaskState.READY and task.task_spec.manual:
+        return task
     return None
+
+
+def ready_user_task_ids(workflow) -> set[str]:
+    """Return the ids of the user tasks waiting for people."""
+    return {str(t.id) for t in _all_tasks(workflow)
+            if t.state == TaskState.READY and t.task_spec.manual}
 
 
 def complete(workflow, task_id: str, data: dict, actor: str, handlers: dict) -> Snapshot:
@@ -166,10 +185,8 @@ def complete(workflow, task_id: str, data: dict, actor: str, handlers: dict) -> 
 
 def task_data(workflow, task_id: str) -> dict | None:
     """Return a copy of the data a task holds, or None for an unknown task."""
-    for task in _all_tasks(workflow):
-        if str(task.id) == task_id:
-            return dict(task.data)
-    return None
+    task = _task(workflow, task_id)
+    return dict(task.data) if task is not None else None
 
 
 def retry(workflow, handlers: dict) -> Snapshot:

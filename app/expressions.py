@@ -10,6 +10,7 @@ uploaded by an analyst can never run arbitrary Python.
 
 import ast
 import datetime
+import functools
 
 from app import calendar
 
@@ -84,6 +85,12 @@ def _parse(source: str, mode: str) -> ast.AST:
     return tree
 
 
+@functools.lru_cache(maxsize=4096)
+def _compiled(source: str):
+    """Check and compile an expression once; diagrams repeat the same few expressions."""
+    return compile(_parse(source, "eval"), "<expression>", "eval")
+
+
 def validate_expression(source: str) -> None:
     """Raise ExpressionError if `source` is not an allowed expression."""
     _parse(source, "eval")
@@ -91,8 +98,9 @@ def validate_expression(source: str) -> None:
 
 def evaluate(source: str, data: dict):
     """Evaluate the expression `source` against task `data` and return its value."""
-    tree = _parse(source, "eval")
-    code = compile(tree, "<expression>", "eval")
+    if not isinstance(source, str):
+        raise ExpressionError("expression must be a string")
+    code = _compiled(source)
     scope = {k: v for k, v in data.items() if not k.startswith("_")}
     try:
         return eval(code, {"__builtins__": {}, **SAFE_FUNCTIONS}, scope)  # noqa: S307 - whitelisted AST

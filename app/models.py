@@ -5,6 +5,7 @@ import datetime
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Index
 from sqlalchemy import UniqueConstraint
+from sqlalchemy.orm import deferred
 
 db = SQLAlchemy()
 
@@ -36,8 +37,8 @@ class ProcessDefinition(db.Model):
     key = db.Column(db.String(120), nullable=False)
     version = db.Column(db.Integer, nullable=False)
     sha256 = db.Column(db.String(64), nullable=False)
-    sources = db.Column(db.JSON, nullable=False)  # {file name: XML} of the process and callees
-    specs = db.Column(db.Text, nullable=False)  # serialized SpiffWorkflow specs
+    sources = deferred(db.Column(db.JSON, nullable=False))  # {file: XML}, process and callees
+    specs = deferred(db.Column(db.Text, nullable=False))  # serialized SpiffWorkflow specs
     manifest = db.Column(db.JSON, nullable=False)  # titles, lanes, task properties (app.diagram)
     deployed_by = db.Column(db.String(64), nullable=False)
     deployed_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
@@ -54,13 +55,15 @@ class ProcessInstance(db.Model):
     status = db.Column(db.String(16), nullable=False, index=True)
     outcome = db.Column(db.String(120))
     incident = db.Column(db.JSON)
-    state = db.Column(db.Text, nullable=False)
+    state = deferred(db.Column(db.Text, nullable=False))  # read only when not cached
     serializer_version = db.Column(db.String(16), nullable=False)
     lock_version = db.Column(db.Integer, nullable=False, default=1)
+    # the journal's head, moved under the same lock_version check as every other change
+    journal_seq = db.Column(db.Integer, nullable=False, default=0)
+    journal_hash = db.Column(db.String(64), nullable=False, default="0" * 64)
     started_by = db.Column(db.String(64), nullable=False)
     created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
-    definition = db.relationship(ProcessDefinition, lazy="joined")
 
 
 class Task(db.Model):

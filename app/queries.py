@@ -8,6 +8,7 @@ from app import audit
 from app import definitions
 from app import engine
 from app import forms
+from app import store
 from app.auth import Actor
 from app.models import AuditEvent
 from app.models import ProcessDefinition
@@ -47,7 +48,7 @@ def get_process(rt: Runtime, key: str) -> dict:
     return {**process_dict(definition), "start_form": start.as_dict()}
 
 
-def task_dict(task: Task) -> dict:
+def task_dict(task) -> dict:
     """Describe a task row as the API lists it."""
     return {"id": task.id, "instance": task.instance_id, "bpmn_id": task.bpmn_id,
             "name": task.name, "lane": task.lane, "state": task.state, "assignee": task.assignee,
@@ -55,28 +56,35 @@ def task_dict(task: Task) -> dict:
             "completed_by": task.completed_by, "completed_at": _iso(task.completed_at)}
 
 
-def _readable_instance(actor: Actor, instance_id: str) -> ProcessInstance:
+def _readable_instance(rt: Runtime, actor: Actor, instance_id: str):
+    """Return (instance row, loaded definition) if the actor may read the instance."""
     instance = db.session.get(ProcessInstance, instance_id)
     if instance is None:
         raise NotFound(f"no instance {instance_id}")
-    lanes = set(instance.definition.manifest["lanes"])
-    if not (actor.may_read_everything() or actor.roles & lanes):
+    definition = rt.definitions.get(instance.definition_id)
+    if not (actor.may_read_everything() or actor.roles & set(definition.manifest["lanes"])):
         raise Forbidden("you have no role in this process")
-    return instance
+    return instance, definition
+
+
+def _current_workflow(rt: Runtime, instance: ProcessInstance):
+    with store.reading() as conn:
+        wf = load_workflow(rt, conn, instance.id, instance.lock_version, instance.definition_id)
+    rt.live.put(instance.id, instance.lock_version, wf)
+    return wf
 
 
 def get_instance(rt: Runtime, actor: Actor, instance_id: str) -> dict:
     """Return an instance with its current data and tasks."""
-    instance = _readable_instance(actor, instance_id)
-    wf = load_workflow(rt, instance)
-    rt.live.put(instance.id, instance.lock_version, wf)
+    instance, definition = _readable_instance(rt, actor, instance_id)
+    wf = _current_workflow(rt, instance)
     tasks = db.session.scalars(select(Task).where(Task.instance_id == instance_id)
                                .order_by(Task.created_at))
-    return {"id": instance.id, "process": instance.definition.key,
-            "version": instance.definition.version, "business_key": instance.business_key,
+    return {"id": instance.id, "process": definition.key, "version": definition.version,
+            "business_key": instance.business_key,
             "applicant_iin_bin": instance.applicant_iin_bin, "status": instance.status,
             "outcome": instance.outcome, "incident": instance.incident,
-            "title": instance.definition.manifest["title"], "started_by": instance.started_by,
+            "title": definition.manifest["title"], "started_by": instance.started_by,
             "created_at": _iso(instance.created_at), "updated_at": _iso(instance.updated_at),
             "data": engine.summarize(wf).data, "tasks": [task_dict(t) for t in tasks]}
 
@@ -95,47 +103,61 @@ def list_tasks(actor: Actor, instance=None, role=None, state=None) -> list[dict]
     return [task_dict(t) for t in db.session.scalars(query.limit(500))]
 
 
-def get_task(rt: Runtime, actor: Actor, task_id: str) -> dict:
-    """Return a task with its form and the data it holds."""
+def _readable_task(actor: Actor, task_id: str) -> Task:
     task = db.session.get(Task, task_id)
     if task is None:
         raise NotFound(f"no task {task_id}")
     if task.lane not in actor.roles and not actor.may_read_everything():
         raise Forbidden(f"this task is for the role '{task.lane}'")
-    instance = _readable_instance(actor, task.instance_id)
-    wf = load_workflow(rt, instance)
-    rt.live.put(instance.id, instance.lock_version, wf)
+    return task
+
+
+def get_task_row(actor: Actor, task_id: str) -> dict:
+    """Return a task as the API lists it."""
+    return task_dict(_readable_task(actor, task_id))
+
+
+def get_task(rt: Runtime, actor: Actor, task_id: str) -> dict:
+    """Return a task with its form and the data it holds."""
+    task = _readable_task(actor, task_id)
+    instance, definition = _readable_instance(rt, actor, task.instance_id)
+    wf = _current_workflow(rt, instance)
     form = forms.load_form(rt.forms_dir, task.process_key, task.bpmn_id)
     data = engine.task_data(wf, task_id) or {}
     return {**task_dict(task), "form": form.as_dict(), "data": data,
-            "business_key": instance.business_key, "process": instance.definition.key}
+            "business_key": instance.business_key, "process": definition.key}
 
 
-def history(actor: Actor, instance_id: str) -> list[dict]:
+def _journal(rt: Runtime, actor: Actor, instance_id: str) -> list[AuditEvent]:
+    _readable_instance(rt, actor, instance_id)
+    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
+                                   .order_by(AuditEvent.seq)))
+
+
+def history(rt: Runtime, actor: Actor, instance_id: str) -> list[dict]:
     """Return the instance's journal in order."""
-    _readable_instance(actor, instance_id)
-    rows = db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
-                              .order_by(AuditEvent.seq))
     return [{"seq": r.seq, "type": r.type, "at": r.at, "actor": r.actor,
              "payload": json.loads(r.payload), "hash": r.hash, "prev_hash": r.prev_hash}
-            for r in rows]
+            for r in _journal(rt, actor, instance_id)]
 
 
-def verify_history(actor: Actor, instance_id: str) -> dict:
+def verify_history(rt: Runtime, actor: Actor, instance_id: str) -> dict:
     """Check the instance's hash chain; report the first broken entry."""
-    _readable_instance(actor, instance_id)
-    rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
-                                   .order_by(AuditEvent.seq)))
+    rows = _journal(rt, actor, instance_id)
     broken = audit.verify(rows)
     return {"ok": broken is None, "events": len(rows), "first_broken_seq": broken}
 
 
-def list_instances(actor: Actor, limit: int = 200) -> list[dict]:
+def list_instances(rt: Runtime, actor: Actor, limit: int = 200) -> list[dict]:
     """Return recent instances the actor may read."""
     rows = db.session.scalars(select(ProcessInstance).order_by(ProcessInstance.updated_at.desc())
                               .limit(limit))
-    return [{"id": r.id, "business_key": r.business_key, "process": r.definition.key,
-             "title": r.definition.manifest["title"], "status": r.status, "outcome": r.outcome,
-             "applicant_iin_bin": r.applicant_iin_bin, "updated_at": _iso(r.updated_at)}
-            for r in rows if actor.may_read_everything()
-            or actor.roles & set(r.definition.manifest["lanes"])]
+    found = []
+    for r in rows:
+        definition = rt.definitions.get(r.definition_id)
+        if actor.may_read_everything() or actor.roles & set(definition.manifest["lanes"]):
+            found.append({"id": r.id, "business_key": r.business_key, "process": definition.key,
+                          "title": definition.manifest["title"], "status": r.status,
+                          "outcome": r.outcome, "applicant_iin_bin": r.applicant_iin_bin,
+                          "updated_at": _iso(r.updated_at)})
+    return found

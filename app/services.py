@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
-from sqlalchemy import update
-
 from app import auth
 from app import calendar
 from app import definitions
@@ -19,9 +17,7 @@ from app import engine
 from app import forms
 from app import store
 from app.auth import Actor
-from app.models import ProcessInstance
-from app.models import Task
-from app.models import db
+from app.definitions import DefinitionCache
 from app.models import utcnow
 from app.store import Conflict
 
@@ -49,19 +45,20 @@ class Runtime:
     bpmn_dir: Path
     forms_dir: Path
     handlers: dict
-    specs: definitions.SpecCache = field(default_factory=definitions.SpecCache)
+    definitions: DefinitionCache = field(default_factory=DefinitionCache)
     live: store.LiveWorkflows = field(default_factory=store.LiveWorkflows)
+    directory: auth.Directory = field(default_factory=auth.Directory)
 
 
-def _task_row(rt: Runtime, instance_id: str, manifest: dict, ready, wf) -> Task:
+def _task_row(instance_id: str, manifest: dict, ready, wf) -> dict:
     props = manifest["processes"][ready.process_key]["tasks"].get(ready.bpmn_id, {})
     lane = props.get("lane") or "unassigned"
     now = utcnow()
     assignments = (engine.task_data(wf, ready.id) or {}).get("assignments", {})
-    return Task(id=ready.id, instance_id=instance_id, process_key=ready.process_key,
-                bpmn_id=ready.bpmn_id, name=ready.name, lane=lane, state="ready",
-                assignee=assignments.get(lane), created_at=now,
-                due_at=calendar.deadline(now, props.get("duration") or ""))
+    return {"id": ready.id, "instance_id": instance_id, "process_key": ready.process_key,
+            "bpmn_id": ready.bpmn_id, "name": ready.name, "lane": lane, "state": "ready",
+            "assignee": assignments.get(lane), "created_at": now,
+            "due_at": calendar.deadline(now, props.get("duration") or "")}
 
 
 def _outcome_events(snap: engine.Snapshot) -> list:
@@ -73,56 +70,67 @@ def _outcome_events(snap: engine.Snapshot) -> list:
     return events
 
 
-def _persist(rt, instance_id, version, wf, snap, *, actor, manifest, events, completed=None):
-    """Write state, task rows and journal entries in one transaction (optimistic lock)."""
-    try:
-        store.write_instance(instance_id, version, {
-            "state": store.dump_state(wf), "status": snap.status, "outcome": snap.outcome,
-            "incident": snap.incident, "serializer_version": store.SERIALIZER_VERSION})
-        open_ids = store.ready_task_ids(instance_id)
-        ready_ids = {t.id for t in snap.ready}
+def _persist(rt, instance_id, at, wf, snap, *, actor, manifest, events, open_ids,
+             completed=None, new_instance=None):
+    """Write state, task rows and journal entries in one transaction (optimistic lock).
+
+    `open_ids` are the user tasks that were ready at version `at`; the lock check guarantees
+    the task rows still say so, since only this function changes their state.
+    """
+    state = {"state": store.dump_state(wf), "status": snap.status, "outcome": snap.outcome,
+             "incident": snap.incident, "serializer_version": store.SERIALIZER_VERSION}
+    new_rows = [_task_row(instance_id, manifest, ready, wf)
+                for ready in snap.ready if ready.id not in open_ids]
+    with store.writing() as conn:
+        if new_instance:
+            store.insert_instance(conn, new_instance)
+        version = store.write_change(conn, instance_id, at, events + _outcome_events(snap),
+                                     actor=actor.username, values=state)
         if completed:
-            store.close_tasks([completed], "completed", by=actor.username)
-        store.close_tasks(open_ids - ready_ids - {completed}, "cancelled")
-        for ready in snap.ready:
-            if ready.id not in open_ids:
-                db.session.add(_task_row(rt, instance_id, manifest, ready, wf))
-        store.append_events(instance_id, events + _outcome_events(snap), actor.username)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    rt.live.put(instance_id, version + 1, wf)
+            store.close_tasks(conn, [completed], "completed", by=actor.username)
+        store.close_tasks(conn, open_ids - {t.id for t in snap.ready} - {completed}, "cancelled")
+        store.insert_tasks(conn, new_rows)
+    rt.live.put(instance_id, version, wf)
 
 
-def start_instance(rt: Runtime, actor: Actor, key: str, data) -> ProcessInstance:
+@dataclass(frozen=True)
+class Started:
+    """What starting an application answers."""
+
+    id: str
+    status: str
+    business_key: str
+
+
+def start_instance(rt: Runtime, actor: Actor, key: str, data) -> Started:
     """Start an application of process `key` with the start-form `data`."""
-    definition = definitions.latest(key)
-    if definition is None:
+    found = definitions.latest(key)
+    if found is None:
         raise NotFound(f"no process '{key}'")
+    definition = rt.definitions.get(found.id)
     if not actor.roles & set(definition.manifest["start_lanes"]):
         roles = ", ".join(definition.manifest["start_lanes"])
         raise Forbidden(f"starting '{key}' needs one of the roles: {roles}")
-    errors = forms.validate(forms.load_form(rt.forms_dir, key, forms.START), data, auth.roles_of)
+    form = forms.load_form(rt.forms_dir, key, forms.START)
+    errors = forms.validate(form, data, rt.directory.roles_of)
     if errors:
         raise Invalid(errors)
-    specs, manifest, definition_id = rt.specs.get(definition), definition.manifest, definition.id
-    db.session.commit()  # end the read transaction before the engine works
-    wf, snap = engine.start(specs, data, rt.handlers)
+    wf, snap = engine.start(definition.specs, data, rt.handlers)
     instance_id = str(uuid.uuid4())
     business_key = f"{datetime.date.today():%Y%m%d}-{uuid.uuid4().hex[:8].upper()}"
-    db.session.add(ProcessInstance(
-        id=instance_id, definition_id=definition_id, business_key=business_key,
-        applicant_iin_bin=data.get("applicant_iin_bin"), status="running", state="{}",
-        serializer_version=store.SERIALIZER_VERSION, lock_version=0, started_by=actor.username))
-    db.session.flush()
-    started = ("instance_started", {"process": key, "definition_id": definition_id, "data": data})
-    _persist(rt, instance_id, 0, wf, snap, actor=actor, manifest=manifest, events=[started])
-    return db.session.get(ProcessInstance, instance_id)
+    row = {
+        "id": instance_id, "definition_id": definition.id, "business_key": business_key,
+        "applicant_iin_bin": data.get("applicant_iin_bin"), "status": "running", "state": "{}",
+        "serializer_version": store.SERIALIZER_VERSION, "lock_version": 0,
+        "started_by": actor.username, "created_at": utcnow(), "updated_at": utcnow()}
+    started = ("instance_started", {"process": key, "definition_id": definition.id, "data": data})
+    _persist(rt, instance_id, store.Version(0), wf, snap, actor=actor,
+             manifest=definition.manifest, events=[started], open_ids=set(), new_instance=row)
+    return Started(instance_id, snap.status, business_key)
 
 
-def _open_task(actor: Actor, task_id: str) -> Task:
-    row = db.session.get(Task, task_id)
+def _open_task(conn, actor: Actor, task_id: str):
+    row = store.read_task(conn, task_id)
     if row is None:
         raise NotFound(f"no task {task_id}")
     if row.lane not in actor.roles:
@@ -134,68 +142,69 @@ def _open_task(actor: Actor, task_id: str) -> Task:
     return row
 
 
-def load_workflow(rt: Runtime, instance: ProcessInstance):
+def load_workflow(rt: Runtime, conn, instance_id: str, lock_version: int, definition_id: int):
     """Return the instance's workflow, from memory if current, else restored from its row."""
-    wf = rt.live.take(instance.id, instance.lock_version)
-    return wf or store.load_state(instance.state, rt.specs.get(instance.definition))
+    wf = rt.live.take(instance_id, lock_version)
+    if wf is None:
+        wf = store.load_state(store.read_state(conn, instance_id),
+                              rt.definitions.get(definition_id).specs)
+    return wf
 
 
 def complete_task(rt: Runtime, actor: Actor, task_id: str, data) -> str:
     """Complete a task with form `data`; return the instance id."""
-    row = _open_task(actor, task_id)
-    form = forms.load_form(rt.forms_dir, row.process_key, row.bpmn_id)
-    errors = forms.validate(form, data, auth.roles_of)
-    if errors:
-        raise Invalid(errors)
-    instance = db.session.get(ProcessInstance, row.instance_id)
-    version, manifest, bpmn_id = instance.lock_version, instance.definition.manifest, row.bpmn_id
-    wf = load_workflow(rt, instance)
-    db.session.commit()
+    with store.reading() as conn:
+        row = _open_task(conn, actor, task_id)
+        form = forms.load_form(rt.forms_dir, row.process_key, row.bpmn_id)
+        errors = forms.validate(form, data, rt.directory.roles_of)
+        if errors:
+            raise Invalid(errors)
+        manifest = rt.definitions.get(row.definition_id).manifest
+        wf = load_workflow(rt, conn, row.instance_id, row.lock_version, row.definition_id)
+    # Nothing is written until _persist: the engine works outside any write transaction.
     assigned = forms.role_fields(form, data)
     if assigned:
         known = (engine.task_data(wf, task_id) or {}).get("assignments", {})
         data = {**data, "assignments": {**known, **assigned}}
+    open_ids = engine.ready_user_task_ids(wf)
     try:
         snap = engine.complete(wf, task_id, data, actor.username, rt.handlers)
     except LookupError as err:
         raise Conflict(str(err)) from None
-    done = ("task_completed", {"task": task_id, "bpmn_id": bpmn_id, "data": data})
-    _persist(rt, row.instance_id, version, wf, snap, actor=actor, manifest=manifest,
-             events=[done], completed=task_id)
+    done = ("task_completed", {"task": task_id, "bpmn_id": row.bpmn_id, "data": data})
+    _persist(rt, row.instance_id, store.version_of(row), wf, snap, actor=actor,
+             manifest=manifest, events=[done], open_ids=open_ids, completed=task_id)
     return row.instance_id
 
 
-def claim_task(actor: Actor, task_id: str) -> Task:
-    """Take a task for oneself; Conflict if someone else holds it."""
-    row = _open_task(actor, task_id)
-    instance_id = row.instance_id
-    claimed = db.session.execute(
-        update(Task).where(Task.id == task_id, Task.state == "ready",
-                           (Task.assignee.is_(None)) | (Task.assignee == actor.username))
-        .values(assignee=actor.username))
-    if claimed.rowcount != 1:
-        db.session.rollback()
-        raise Conflict(f"task {task_id} was claimed by someone else")
-    db.session.execute(update(ProcessInstance).where(ProcessInstance.id == instance_id)
-                       .values(updated_at=utcnow()))  # serialises journal appends per instance
-    store.append_events(instance_id, [("task_claimed", {"task": task_id})], actor.username)
-    db.session.commit()
-    return db.session.get(Task, task_id)
+def claim_task(rt: Runtime, actor: Actor, task_id: str) -> str:
+    """Take a task for oneself; Conflict if someone else holds it. Return the instance id."""
+    with store.writing() as conn:
+        row = _open_task(conn, actor, task_id)
+        event = ("task_claimed", {"task": task_id})
+        version = store.write_change(conn, row.instance_id, store.version_of(row), [event],
+                                     actor=actor.username)
+        if not store.claim(conn, task_id, actor.username):
+            raise Conflict(f"task {task_id} was claimed by someone else")
+    rt.live.rekey(row.instance_id, row.lock_version, version)
+    return row.instance_id
 
 
-def retry_instance(rt: Runtime, actor: Actor, instance_id: str) -> ProcessInstance:
+def retry_instance(rt: Runtime, actor: Actor, instance_id: str) -> dict:
     """Run the failed service task of an instance in incident again."""
     if not actor.roles & {"admin", "executor", "operator"}:
         raise Forbidden("retrying needs the role admin, executor or operator")
-    instance = db.session.get(ProcessInstance, instance_id)
-    if instance is None:
-        raise NotFound(f"no instance {instance_id}")
-    if instance.status != "incident":
-        raise Conflict(f"instance {instance_id} has no incident")
-    version, manifest = instance.lock_version, instance.definition.manifest
-    wf = load_workflow(rt, instance)
-    db.session.commit()
+    with store.reading() as conn:
+        row = store.read_instance(conn, instance_id, "status", "lock_version", "definition_id",
+                                  "journal_seq", "journal_hash")
+        if row is None:
+            raise NotFound(f"no instance {instance_id}")
+        if row.status != "incident":
+            raise Conflict(f"instance {instance_id} has no incident")
+        manifest = rt.definitions.get(row.definition_id).manifest
+        wf = load_workflow(rt, conn, instance_id, row.lock_version, row.definition_id)
+    open_ids = engine.ready_user_task_ids(wf)
     snap = engine.retry(wf, rt.handlers)
-    _persist(rt, instance_id, version, wf, snap, actor=actor, manifest=manifest,
-             events=[("retried", {})])
-    return db.session.get(ProcessInstance, instance_id)
+    _persist(rt, instance_id, store.version_of(row), wf, snap, actor=actor, manifest=manifest,
+             events=[("retried", {})], open_ids=open_ids)
+    return {"id": instance_id, "status": snap.status, "incident": snap.incident}

@@ -6,17 +6,23 @@ outside the write transaction; the write checks `lock_version` (optimistic locki
 two concurrent completions one wins and the other gets `Conflict`.
 """
 
+import dataclasses
 import json
 import threading
 from collections import OrderedDict
 from uuid import UUID
 
+import orjson
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import TaskConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import WorkflowConverter
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
-from sqlalchemy import func
+from SpiffWorkflow.task import Task as SpiffTask
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import bindparam
+from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -54,8 +60,30 @@ class SpecFreeWorkflowConverter(BpmnWorkflowConverter):
         return workflow
 
 
+class FinishedTaskConverter(TaskConverter):
+    """Serialize a finished task once and reuse the result while the task stays as it was.
+
+    SpiffWorkflow recomputes every task's data delta on every save, so saving costs grow
+    with history. A finished task's data no longer changes; only its state, last change or
+    children could, and those form the key that decides whether the kept result is current.
+    """
+
+    def to_dict(self, task):
+        """Return the task's dict, from the workflow's memo when the task is finished."""
+        if not task.state & TaskState.FINISHED_MASK:
+            return super().to_dict(task)
+        memo = task.workflow.__dict__.setdefault("_qyzmet_finished_tasks", {})
+        key = (task.state, task.last_state_change, tuple(task._children))
+        kept = memo.get(task.id)
+        if kept is None or kept[0] != key:
+            kept = (key, super().to_dict(task))
+            memo[task.id] = kept
+        return kept[1]
+
+
 _config = dict(SPIFF_CONFIG)
 _config[BpmnWorkflow] = SpecFreeWorkflowConverter
+_config[SpiffTask] = FinishedTaskConverter
 SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_config))
 SERIALIZER_VERSION = SERIALIZER.VERSION
 
@@ -75,13 +103,15 @@ def load_specs(text: str) -> tuple:
 
 
 def dump_state(workflow) -> str:
-    """Serialize a workflow's own state (no spec)."""
-    return SERIALIZER.serialize_json(workflow)
+    """Serialize a workflow's own state (no spec); orjson encodes it several times faster."""
+    dct = SERIALIZER.to_dict(workflow)
+    dct[SERIALIZER.VERSION_KEY] = SERIALIZER.VERSION
+    return orjson.dumps(dct).decode()
 
 
 def load_state(text: str, specs: tuple):
     """Restore a workflow from `dump_state` output and its definition's specs."""
-    dct = json.loads(text)
+    dct = orjson.loads(text)
     SERIALIZER.migrate(dct)
     return SERIALIZER.from_dict(dct, specs=specs)
 
@@ -100,6 +130,13 @@ class LiveWorkflows:
             item = self._items.pop(instance_id, None)
         return item[1] if item and item[0] == lock_version else None
 
+    def rekey(self, instance_id: str, old_version: int, new_version: int) -> None:
+        """Keep a cached workflow current when only the journal moved on (a claim)."""
+        with self._lock:
+            item = self._items.get(instance_id)
+            if item and item[0] == old_version:
+                self._items[instance_id] = (new_version, item[1])
+
     def put(self, instance_id: str, lock_version: int, workflow) -> None:
         """Keep `workflow` as the state at `lock_version`."""
         if self.capacity <= 0:
@@ -110,48 +147,115 @@ class LiveWorkflows:
                 self._items.popitem(last=False)
 
 
-def last_event(instance_id: str) -> tuple[int, str]:
-    """Return (seq, hash) of the instance's latest journal entry, or (0, GENESIS)."""
-    row = db.session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.instance_id == instance_id)
-        .order_by(AuditEvent.seq.desc()).limit(1)).first()
-    return (row.seq, row.hash) if row else (0, audit.GENESIS)
+INSTANCES = ProcessInstance.__table__
+TASKS = Task.__table__
+EVENTS = AuditEvent.__table__
+# Statements built once: constructing SQLAlchemy statements costs more than SQLite runs them.
+_MOVE_ON = {"lock_version": bindparam("next_version"), "updated_at": bindparam("now"),
+            "journal_seq": bindparam("journal_seq"), "journal_hash": bindparam("journal_hash")}
+_GUARD = (INSTANCES.c.id == bindparam("instance_id"),
+          INSTANCES.c.lock_version == bindparam("expected"))
+_WRITE_INSTANCE = update(INSTANCES).where(*_GUARD).values(
+    **_MOVE_ON, state=bindparam("state"), status=bindparam("status"),
+    outcome=bindparam("outcome"), incident=bindparam("incident"),
+    serializer_version=bindparam("serializer"))
+_ADVANCE_INSTANCE = update(INSTANCES).where(*_GUARD).values(**_MOVE_ON)
+_READ_TASK = (select(TASKS, INSTANCES.c.lock_version, INSTANCES.c.definition_id,
+                      INSTANCES.c.journal_seq, INSTANCES.c.journal_hash)
+              .join(INSTANCES, TASKS.c.instance_id == INSTANCES.c.id)
+              .where(TASKS.c.id == bindparam("task_id")))
+_READ_STATE = select(INSTANCES.c.state).where(INSTANCES.c.id == bindparam("instance_id"))
+_CLOSE_TASK = (update(TASKS).where(TASKS.c.id == bindparam("task_id"))
+               .values(state=bindparam("new_state"), completed_at=bindparam("now"),
+                       completed_by=bindparam("by")))
+_CLAIM = (update(TASKS).where(TASKS.c.id == bindparam("task_id"), TASKS.c.state == "ready",
+                              TASKS.c.assignee.is_(None) | (TASKS.c.assignee == bindparam("user")))
+          .values(assignee=bindparam("user")))
 
 
-def append_events(instance_id: str, events: list, actor: str) -> None:
-    """Chain and add journal entries inside the caller's transaction."""
-    seq, prev = last_event(instance_id)
-    for entry in audit.chain(instance_id, seq, prev, events, actor):
-        db.session.add(AuditEvent(**entry.__dict__))
+def reading():
+    """Return a connection for reads (a context manager; Core, no ORM session)."""
+    return db.engine.connect()
 
 
-def write_instance(instance_id: str, expected_version: int, values: dict) -> None:
-    """Update the instance row if nobody else did first; raise Conflict otherwise."""
-    result = db.session.execute(
-        update(ProcessInstance)
-        .where(ProcessInstance.id == instance_id, ProcessInstance.lock_version == expected_version)
-        .values(lock_version=expected_version + 1, updated_at=utcnow(), **values))
+def writing():
+    """Return a connection in a transaction that commits on success and rolls back on error."""
+    return db.engine.begin()
+
+
+def insert_instance(conn, values: dict) -> None:
+    """Insert a new instance row inside the caller's transaction."""
+    conn.execute(insert(INSTANCES), [values])
+
+
+def insert_tasks(conn, rows: list[dict]) -> None:
+    """Insert new inbox task rows inside the caller's transaction."""
+    if rows:
+        conn.execute(insert(TASKS), rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class Version:
+    """Where an instance stood when it was read: its lock version and journal head."""
+
+    lock: int
+    journal_seq: int = 0
+    journal_hash: str = audit.GENESIS
+
+
+def write_change(conn, instance_id: str, at: Version, events: list, *, actor: str,
+                 values: dict | None = None) -> int:
+    """Move the instance on from `at`, journal `events`, and return the new lock version.
+
+    `values` (state, status, outcome, incident, serializer_version) replace the workflow's
+    state; without them only the journal moves on (a claim). Raise Conflict when someone
+    else moved the instance first; the caller's transaction then rolls back, writing nothing.
+    """
+    entries = audit.chain(instance_id, at.journal_seq, at.journal_hash, events, actor)
+    params = {"instance_id": instance_id, "expected": at.lock, "next_version": at.lock + 1,
+              "now": utcnow(), "journal_seq": entries[-1].seq, "journal_hash": entries[-1].hash}
+    if values is None:
+        result = conn.execute(_ADVANCE_INSTANCE, params)
+    else:
+        result = conn.execute(_WRITE_INSTANCE, {
+            **params, "state": values["state"], "status": values["status"],
+            "outcome": values["outcome"], "incident": values["incident"],
+            "serializer": values["serializer_version"]})
     if result.rowcount != 1:
-        db.session.rollback()
         raise Conflict(f"instance {instance_id} was changed by someone else")
+    conn.execute(insert(EVENTS), [dataclasses.asdict(e) for e in entries])
+    return at.lock + 1
 
 
-def ready_task_ids(instance_id: str) -> set[str]:
-    """Return the ids of the instance's task rows that are still open."""
-    rows = db.session.execute(select(Task.id).where(Task.instance_id == instance_id,
-                                                    Task.state == "ready"))
-    return {r.id for r in rows}
+def read_state(conn, instance_id: str) -> str:
+    """Return an instance's serialized workflow state."""
+    return conn.execute(_READ_STATE, {"instance_id": instance_id}).scalar_one()
 
 
-def close_tasks(task_ids, state: str, by: str | None = None) -> None:
+def version_of(row) -> Version:
+    """Return the Version of a row that has lock_version, journal_seq and journal_hash."""
+    return Version(row.lock_version, row.journal_seq, row.journal_hash)
+
+
+def read_instance(conn, instance_id: str, *columns: str):
+    """Return the named columns of an instance row, or None."""
+    return conn.execute(select(*(INSTANCES.c[c] for c in columns))
+                                 .where(INSTANCES.c.id == instance_id)).first()
+
+
+def read_task(conn, task_id: str):
+    """Return a task row with its instance's lock version and definition, or None."""
+    return conn.execute(_READ_TASK, {"task_id": task_id}).first()
+
+
+def close_tasks(conn, task_ids, state: str, by: str | None = None) -> None:
     """Mark task rows completed or cancelled."""
-    if task_ids:
-        values = {"state": state, "completed_at": utcnow()}
-        if by:
-            values["completed_by"] = by
-        db.session.execute(update(Task).where(Task.id.in_(list(task_ids))).values(**values))
+    now = utcnow()
+    rows = [{"task_id": t, "new_state": state, "now": now, "by": by} for t in task_ids]
+    if rows:
+        conn.execute(_CLOSE_TASK, rows)
 
 
-def event_count(instance_id: str) -> int:
-    """Return how many journal entries an instance has."""
-    return db.session.scalar(select(func.count()).where(AuditEvent.instance_id == instance_id))
+def claim(conn, task_id: str, username: str) -> bool:
+    """Assign an open task to `username` unless someone else holds it; tell if it worked."""
+    return conn.execute(_CLAIM, {"task_id": task_id, "user": username}).rowcount == 1

@@ -22,6 +22,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
+import handlers
 from app import create_app
 from app.cli import prepare_demo
 from app.models import AuditEvent
@@ -34,7 +35,7 @@ OUTCOME = "licence_issued"
 PASSWORD = "bench-password"
 TARGET = 3.0
 WARMUP = 3
-SIDES = ("floor", "hot", "cold")
+SIDES = ("floor", "floor_handlers", "hot", "cold")
 START_DATA = {"applicant_iin_bin": "150140000012", "licence_case": "issue"}
 PATH = [
     ("attach_documents", "operator",
@@ -81,6 +82,15 @@ class CannedScriptEngine(PythonScriptEngine):
     def call_service(self, task, operation_name, operation_params):
         """Return the canned JSON result of the operator."""
         return json.dumps(CANNED[operation_name])
+
+
+class HandlerScriptEngine(PythonScriptEngine):
+    """Plain SpiffWorkflow script engine whose service tasks call Qyzmet's real handlers."""
+
+    def call_service(self, task, operation_name, operation_params):
+        """Call the handler with the evaluated parameters; return its JSON result."""
+        params = {name: p["value"] for name, p in operation_params.items()}
+        return json.dumps(handlers.HANDLERS[operation_name](**params))
 
 
 def parse_specs() -> tuple:
@@ -196,6 +206,8 @@ class Bench:
         """Run one instance on `side`."""
         if side == "floor":
             return floor_instance(self.specs, self.engine)
+        if side == "floor_handlers":
+            return floor_instance(self.specs, HandlerScriptEngine())
         self.live.capacity = 0 if side == "cold" else self.capacity
         result = qyzmet_instance(self.client, self.headers)
         with self.app.app_context():
@@ -211,7 +223,7 @@ def measure(rounds: int) -> dict:
             bench.run(side)
         runs = {side: [] for side in SIDES}
         for i in range(rounds):
-            for side in SIDES[i % 3:] + SIDES[:i % 3]:
+            for side in SIDES[i % len(SIDES):] + SIDES[:i % len(SIDES)]:
                 runs[side].append(bench.run(side))
     return runs
 
@@ -243,12 +255,15 @@ def summarize(runs: list[dict]) -> dict:
 def report(runs: dict) -> dict:
     """Build the machine-readable result: per side figures, ratios, verdicts."""
     sides = {side: summarize(runs[side]) for side in SIDES}
-    floor = sides["floor"]["per_completion_ms"]
+    floor = sides["floor_handlers"]["per_completion_ms"]
+    memory_floor = sides["floor"]["per_completion_ms"]
     ratios = {}
     for side in ("hot", "cold"):
         ratio = sides[side]["per_completion_ms"] / floor
         ratios[side] = {"ratio": round(ratio, 2), "pass": ratio <= TARGET,
-                        "minus_handlers_ratio": round(sides[side]["minus_handlers_ms"] / floor, 2)}
+                        "vs_canned_floor": round(sides[side]["per_completion_ms"] / memory_floor, 2),
+                        "minus_handlers_ratio": round(
+                            sides[side]["minus_handlers_ms"] / memory_floor, 2)}
     return {"process": PROCESS, "target": f"<= {TARGET:g}x the floor", "sides": sides,
             "ratios": ratios}
 
@@ -260,24 +275,27 @@ def print_table(result: dict) -> None:
           f"{sides['floor']['instances']} instances per side, interleaved")
     print(f"{'side':<26}{'per compl.':>11}{'p50':>9}{'p95':>9}{'- handlers':>11}"
           f"{'start':>9}{'find':>9}  (ms)")
-    labels = {"floor": "floor (Spiff, memory)", "hot": "Qyzmet API hot", "cold": "Qyzmet API cold"}
+    labels = {"floor_handlers": "FLOOR: Spiff + handlers", "floor": "Spiff, canned answers",
+              "hot": "Qyzmet API hot", "cold": "Qyzmet API cold"}
     for side, label in labels.items():
         s = sides[side]
         minus = f"{s['minus_handlers_ms']:.3f}" if "minus_handlers_ms" in s else "-"
         print(f"{label:<26}{s['per_completion_ms']:>11.3f}{s['p50_ms']:>9.3f}{s['p95_ms']:>9.3f}"
               f"{minus:>11}{s['start_ms']:>9.3f}{s['find_ms']:>9.3f}")
-    print(f"target: Qyzmet per completion {result['target']}")
+    print(f"target: Qyzmet per completion {result['target']} (raw SpiffWorkflow running the same "
+          "process in memory with the same handlers)")
     for side in ("hot", "cold"):
         r, s = result["ratios"][side], sides[side]
         print(f"  {side:<5}{r['ratio']:>7.2f}x  {'PASS' if r['pass'] else 'FAIL'}   "
-              f"without handler time (engine+persistence+HTTP): {r['minus_handlers_ratio']:.2f}x; "
-              f"handlers {s['handler_ms']:.3f} ms = {s['handler_share']:.0%} of a completion")
+              f"vs canned answers {r['vs_canned_floor']:.2f}x; without handler time "
+              f"{r['minus_handlers_ratio']:.2f}x of it; handlers {s['handler_ms']:.3f} ms")
     hot = sides["hot"]
     print(f"per instance: state {hot['state_bytes']:.0f} B; journal {hot['journal_rows']:.0f} rows,"
           f" {hot['journal_bytes']:.0f} B ({hot['journal_payload_bytes']:.0f} B payload)")
-    print("note: the floor answers service tasks from memory; Qyzmet's handlers do real SQLite "
-          "I/O and ECDSA signing\n('- handlers' removes their journalled time). 'find' = locating "
-          "the ready task (GET /tasks), per completion, not in the cost.")
+    print("note: the FLOOR calls the same handlers as Qyzmet (SQLite I/O, ECDSA signing) from a "
+          "plain PythonScriptEngine;\n'canned' answers service tasks from memory. '- handlers' "
+          "removes the journalled handler time.\n'find' = locating the ready task (GET /tasks), "
+          "per completion, not in the cost.")
 
 
 def main(argv=None) -> int:

@@ -142,8 +142,9 @@ def test_token_names_the_user(app):
     with app.app_context():
         actor = auth.find_actor("head")
         token = auth.issue_token("test-secret", actor)
-        assert auth.actor_from_token("test-secret", token).username == "head"
-        assert auth.actor_from_token("other-secret", token) is None
+        directory = auth.Directory()
+        assert auth.actor_from_token("test-secret", token, directory).username == "head"
+        assert auth.actor_from_token("other-secret", token, directory) is None
 
 
 def test_openapi_documents_the_contract(client):

@@ -1,5 +1,6 @@
 """The REST API (/api/v1): thin handlers over app.services and app.queries."""
 
+import dataclasses
 from functools import wraps
 
 from flask import Blueprint
@@ -73,7 +74,8 @@ def login_required(view):
     def wrapped(**kwargs):
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else ""
-        g.actor = auth.actor_from_token(current_app.config["SECRET_KEY"], token) if token else None
+        secret, directory = current_app.config["SECRET_KEY"], _runtime().directory
+        g.actor = auth.actor_from_token(secret, token, directory) if token else None
         if g.actor is None:
             return _error(401, "sign in first: POST /api/v1/auth/token, then send "
                                "'Authorization: Bearer <token>'")
@@ -115,15 +117,14 @@ def start():
     if not isinstance(body.get("process"), str):
         return _error(422, "the data is not valid", errors={"process": "Name the process key."})
     data = body.get("data", {})
-    instance = services.start_instance(_runtime(), g.actor, body["process"], data)
-    return jsonify({"id": instance.id, "status": instance.status,
-                    "business_key": instance.business_key}), 201
+    started = services.start_instance(_runtime(), g.actor, body["process"], data)
+    return jsonify(dataclasses.asdict(started)), 201
 
 
 @bp.get("/instances")
 @login_required
 def instances():
-    return jsonify(queries.list_instances(g.actor))
+    return jsonify(queries.list_instances(_runtime(), g.actor))
 
 
 @bp.get("/instances/<instance_id>")
@@ -135,20 +136,19 @@ def instance(instance_id):
 @bp.get("/instances/<instance_id>/history")
 @login_required
 def history(instance_id):
-    return jsonify(queries.history(g.actor, instance_id))
+    return jsonify(queries.history(_runtime(), g.actor, instance_id))
 
 
 @bp.get("/instances/<instance_id>/history/verify")
 @login_required
 def verify(instance_id):
-    return jsonify(queries.verify_history(g.actor, instance_id))
+    return jsonify(queries.verify_history(_runtime(), g.actor, instance_id))
 
 
 @bp.post("/instances/<instance_id>/retry")
 @login_required
 def retry(instance_id):
-    instance = services.retry_instance(_runtime(), g.actor, instance_id)
-    return jsonify({"id": instance.id, "status": instance.status, "incident": instance.incident})
+    return jsonify(services.retry_instance(_runtime(), g.actor, instance_id))
 
 
 @bp.get("/tasks")
@@ -168,7 +168,8 @@ def task(task_id):
 @bp.post("/tasks/<task_id>/claim")
 @login_required
 def claim(task_id):
-    return jsonify(queries.task_dict(services.claim_task(g.actor, task_id)))
+    services.claim_task(_runtime(), g.actor, task_id)
+    return jsonify(queries.get_task_row(g.actor, task_id))
 
 
 @bp.post("/tasks/<task_id>/complete")

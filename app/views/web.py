@@ -29,7 +29,8 @@ LANGUAGES = ("en", "kk", "ru")
 @bp.before_app_request
 def load_actor():
     """Put the signed-in actor (or None) and the UI language in g."""
-    g.actor = auth.find_actor(session["user"]) if "user" in session else None
+    directory = current_app.extensions["qyzmet"].directory
+    g.actor = directory.find(session["user"]) if "user" in session else None
     g.lang = session.get("lang", "en")
     if request.method == "POST" and request.blueprint == "web":
         if request.form.get("csrf") != session.get("csrf"):
@@ -166,14 +167,14 @@ def task(task_id):
 @bp.post("/tasks/<task_id>/claim")
 @login_required
 def claim(task_id):
-    services.claim_task(g.actor, task_id)
+    services.claim_task(_runtime(), g.actor, task_id)
     return redirect(url_for("web.task", task_id=task_id))
 
 
 @bp.get("/instances")
 @login_required
 def instances():
-    return render_template("instances.html", instances=queries.list_instances(g.actor))
+    return render_template("instances.html", instances=queries.list_instances(_runtime(), g.actor))
 
 
 @bp.get("/instances/<instance_id>")
@@ -181,8 +182,8 @@ def instances():
 def instance(instance_id):
     detail = queries.get_instance(_runtime(), g.actor, instance_id)
     return render_template("instance.html", instance=detail,
-                           history=queries.history(g.actor, instance_id),
-                           chain=queries.verify_history(g.actor, instance_id))
+                           history=queries.history(_runtime(), g.actor, instance_id),
+                           chain=queries.verify_history(_runtime(), g.actor, instance_id))
 
 
 @bp.post("/instances/<instance_id>/retry")
