@@ -40,7 +40,6 @@ class Snapshot:
     status: str  # running | completed | incident
     outcome: str | None
     ready: list[ReadyTask]
-    data: dict
     incident: dict | None = None
     events: list = field(default_factory=list)
 
@@ -120,12 +119,13 @@ def summarize(workflow, incident=None, journal=None) -> Snapshot:
     unfinished = any(t.state & TaskState.NOT_FINISHED_MASK for t in workflow.tasks.values())
     outcome = _outcome(workflow)
     status = "incident" if incident else ("completed" if outcome and not unfinished else "running")
-    return Snapshot(status, outcome, ready, dict(workflow.data or {}) or _latest_data(workflow),
-                    incident, journal or [])
+    return Snapshot(status, outcome, ready, incident, journal or [])
 
 
-def _latest_data(workflow) -> dict:
-    """Return the data of the most recently changed task, the instance's current view."""
+def current_data(workflow) -> dict:
+    """Return the instance's current data: the workflow's at the end, else the latest task's."""
+    if workflow.data:
+        return dict(workflow.data)
     tasks = [t for t in _all_tasks(workflow) if t.state & TaskState.FINISHED_MASK
              or t.state == TaskState.READY]
     latest = max(tasks, key=lambda t: t.last_state_change, default=None)

@@ -86,7 +86,7 @@ def get_instance(rt: Runtime, actor: Actor, instance_id: str) -> dict:
             "outcome": instance.outcome, "incident": instance.incident,
             "title": definition.manifest["title"], "started_by": instance.started_by,
             "created_at": _iso(instance.created_at), "updated_at": _iso(instance.updated_at),
-            "data": engine.summarize(wf).data, "tasks": [task_dict(t) for t in tasks]}
+            "data": engine.current_data(wf), "tasks": [task_dict(t) for t in tasks]}
 
 
 def list_tasks(actor: Actor, instance=None, role=None, state=None) -> list[dict]:

@@ -160,8 +160,9 @@ _WRITE_INSTANCE = update(INSTANCES).where(*_GUARD).values(
     outcome=bindparam("outcome"), incident=bindparam("incident"),
     serializer_version=bindparam("serializer"))
 _ADVANCE_INSTANCE = update(INSTANCES).where(*_GUARD).values(**_MOVE_ON)
-_READ_TASK = (select(TASKS, INSTANCES.c.lock_version, INSTANCES.c.definition_id,
-                      INSTANCES.c.journal_seq, INSTANCES.c.journal_hash)
+_READ_TASK = (select(TASKS.c.id, TASKS.c.instance_id, TASKS.c.process_key, TASKS.c.bpmn_id,
+                     TASKS.c.lane, TASKS.c.state, TASKS.c.assignee, INSTANCES.c.lock_version,
+                     INSTANCES.c.definition_id, INSTANCES.c.journal_seq, INSTANCES.c.journal_hash)
               .join(INSTANCES, TASKS.c.instance_id == INSTANCES.c.id)
               .where(TASKS.c.id == bindparam("task_id")))
 _READ_STATE = select(INSTANCES.c.state).where(INSTANCES.c.id == bindparam("instance_id"))
@@ -244,7 +245,7 @@ def read_instance(conn, instance_id: str, *columns: str):
 
 
 def read_task(conn, task_id: str):
-    """Return a task row with its instance's lock version and definition, or None."""
+    """Return what deciding on a task needs: its row, its instance's version and definition."""
     return conn.execute(_READ_TASK, {"task_id": task_id}).first()
 
 

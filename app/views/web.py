@@ -26,13 +26,13 @@ bp = Blueprint("web", __name__)
 LANGUAGES = ("en", "kk", "ru")
 
 
-@bp.before_app_request
+@bp.before_request
 def load_actor():
-    """Put the signed-in actor (or None) and the UI language in g."""
+    """Put the signed-in actor (or None) and the UI language in g; check the CSRF token."""
     directory = current_app.extensions["qyzmet"].directory
     g.actor = directory.find(session["user"]) if "user" in session else None
     g.lang = session.get("lang", "en")
-    if request.method == "POST" and request.blueprint == "web":
+    if request.method == "POST":
         if request.form.get("csrf") != session.get("csrf"):
             abort(400, "The form expired; reload the page and try again.")
 
