@@ -3,14 +3,15 @@
 import dataclasses
 import datetime
 import hashlib
-import json
+
+import orjson
 
 GENESIS = "0" * 64
 
 
 def canonical_json(value) -> str:
-    """Return `value` as canonical JSON: sorted keys, no spaces, UTF-8 text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Return `value` as canonical JSON: sorted keys, no spaces, UTF-8 text (RFC 8259)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def now_iso() -> str:

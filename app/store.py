@@ -14,9 +14,11 @@ from uuid import UUID
 
 import orjson
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnSubWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import TaskConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import WorkflowConverter
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task as SpiffTask
@@ -81,9 +83,23 @@ class FinishedTaskConverter(TaskConverter):
         return kept[1]
 
 
+class FinishedSubprocessConverter(BpmnSubWorkflowConverter):
+    """Serialize a completed subprocess (an intake fragment, say) once: it never changes again."""
+
+    def to_dict(self, workflow):
+        """Return the subprocess's dict, kept on it once it has completed."""
+        if not workflow.completed:
+            return super().to_dict(workflow)
+        kept = workflow.__dict__.get("_qyzmet_completed_dict")
+        if kept is None:
+            kept = workflow.__dict__["_qyzmet_completed_dict"] = super().to_dict(workflow)
+        return kept
+
+
 _config = dict(SPIFF_CONFIG)
 _config[BpmnWorkflow] = SpecFreeWorkflowConverter
 _config[SpiffTask] = FinishedTaskConverter
+_config[BpmnSubWorkflow] = FinishedSubprocessConverter
 SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_config))
 SERIALIZER_VERSION = SERIALIZER.VERSION
 
