@@ -127,22 +127,18 @@ def instances():
     return jsonify(queries.list_instances(_runtime(), g.actor))
 
 
-@bp.get("/instances/<instance_id>")
-@login_required
-def instance(instance_id):
-    return jsonify(queries.get_instance(_runtime(), g.actor, instance_id))
+def _instance_read(query):
+    """Make a GET view that answers `query(runtime, actor, instance_id)` as JSON."""
+    @login_required
+    def view(instance_id):
+        return jsonify(query(_runtime(), g.actor, instance_id))
+    return view
 
 
-@bp.get("/instances/<instance_id>/history")
-@login_required
-def history(instance_id):
-    return jsonify(queries.history(_runtime(), g.actor, instance_id))
-
-
-@bp.get("/instances/<instance_id>/history/verify")
-@login_required
-def verify(instance_id):
-    return jsonify(queries.verify_history(_runtime(), g.actor, instance_id))
+for _suffix, _query in (("", queries.get_instance), ("/history", queries.history),
+                        ("/history/verify", queries.verify_history)):
+    bp.add_url_rule(f"/instances/<instance_id>{_suffix}", endpoint=_query.__name__,
+                    view_func=_instance_read(_query), methods=["GET"])
 
 
 @bp.post("/instances/<instance_id>/retry")

@@ -6,36 +6,17 @@ import pytest
 from playwright.sync_api import Page
 from playwright.sync_api import expect
 
+from tests import paths
 from tests.browser.conftest import PASSWORD
 from tests.browser.conftest import TIMEOUT_MS
 
 PROCESS = "survey_license_east_kazakhstan_2016"
 APPLICATION = {"applicant_iin_bin": "150140000012", "licence_case": "issue"}
 
-# (role, task bpmn id, form values): True/False pick a checkbox or a Yes/No radio button.
-INTAKE = [
-    ("operator", "attach_documents",
-     {"page_count": "12", "documents_complete": True, "certified_with_eds": True}),
-    ("office", "register_incoming", {"incoming_number": "IN-2026/0001", "receipt_issued": True}),
-    ("head", "assign_executor", {"executor": "executor"}),
-    ("executor", "check_completeness", {"documents_checked": True}),
-]
-LICENCE_ISSUED = [
-    *INTAKE,
-    ("executor", "check_qualification",
-     {"qualification_met": True, "findings": "Staff and equipment meet the requirements"}),
-    ("executor", "form_licence",
-     {"licence_activity": "engineering_geodetic", "licence_category": "I"}),
-    ("head", "sign_licence", {"confirm_signature": True}),
-    ("executor", "send_result", {"sent_to_state_corporation": True}),
-]
-REASONED_REFUSAL = [
-    *INTAKE,
-    ("executor", "check_qualification",
-     {"qualification_met": False, "findings": "No certified surveyors on staff"}),
-    ("executor", "form_refusal",
-     {"refusal_reasons": "No certified surveyors on staff (qualification requirement 2)"}),
-]
+# The paths are the API tests' tables (tests/paths.py): True/False pick a checkbox or a
+# Yes/No radio button, other values are typed or chosen.
+LICENCE_ISSUED = paths.ISSUE
+REASONED_REFUSAL = paths.REFUSAL
 # Executor-lane tasks arrive assigned to the executor the head chose; the rest are claimed.
 PRE_ASSIGNED_ROLES = {"executor"}
 
@@ -62,9 +43,9 @@ def fill(page: Page, values: dict) -> None:
             continue
         field = page.locator(f'[name="{name}"]')
         if field.evaluate("element => element.tagName") == "SELECT":
-            field.select_option(value)
+            field.select_option(str(value))
         else:
-            field.fill(value)
+            field.fill(str(value))
 
 
 def goto(page: Page, url: str) -> None:
