@@ -7,27 +7,20 @@ from flask import Flask
 
 import handlers
 from app import cli
+from app import config
 from app import sqlite
 from app.models import db
 from app.services import Runtime
 from app.views import api
 from app.views import web
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = config.ROOT
 
 
 def create_app(test_config=None):
     """Create and configure an instance of the Qyzmet application."""
     app = Flask(__name__, instance_path=str(ROOT / "instance"), instance_relative_config=True)
-    app.config.from_mapping(
-        SECRET_KEY=None,
-        SQLALCHEMY_DATABASE_URI=f"sqlite:///{Path(app.instance_path) / 'qyzmet.sqlite'}",
-        STATE_SYSTEMS_DATABASE_URI=f"sqlite:///{Path(app.instance_path) / 'state_systems.sqlite'}",
-        KEYS_DIR=str(Path(app.instance_path) / "keys"),
-        BPMN_DIR=str(ROOT / "bpmn"), FORMS_DIR=str(ROOT / "forms"),
-        DEMO_PASSWORD="qyzmet-demo",  # noqa: S106 - the documented demo default
-        MAX_CONTENT_LENGTH=5 * 1024 * 1024,
-    )
+    app.config.from_mapping(config.defaults(app.instance_path))
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
         app.config.from_prefixed_env("QYZMET")
@@ -40,10 +33,11 @@ def create_app(test_config=None):
     db.init_app(app)
     with app.app_context():
         sqlite.tune(db.engine)
-    handlers.configure(database_url=app.config["STATE_SYSTEMS_DATABASE_URI"],
-                       keys_dir=app.config["KEYS_DIR"])
+    handlers.configure(urls=config.state_system_urls(app.config), keys_dir=app.config["KEYS_DIR"],
+                       trust_chain=app.config["TRUST_CHAIN"],
+                       timeout=app.config["STATE_SYSTEM_TIMEOUT"])
     app.extensions["qyzmet"] = Runtime(Path(app.config["BPMN_DIR"]), Path(app.config["FORMS_DIR"]),
-                                       handlers.HANDLERS)
+                                       handlers.HANDLERS, retry_delay=app.config["RETRY_DELAY"])
     cli.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)

@@ -23,6 +23,7 @@ DEMO_USERS = [
     ("analyst", "Erlan Analyst", "analyst"),
     ("auditor", "Zhanna Auditor", "auditor"),
     ("admin", "Marat Admin", "admin"),
+    ("portal", "egov.kz portal integration", "portal"),
 ]
 
 

@@ -1,5 +1,6 @@
 """Command-line tasks: prepare the database and demo data, deploy diagrams, check journals."""
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -7,11 +8,12 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-import handlers
 from app import auth
 from app import definitions
 from app.diagram import DiagramError
 from app.models import db
+
+SIGNERS = ("head",)  # staff whose EDS signs results
 
 
 def _fail(message: str) -> None:
@@ -25,16 +27,34 @@ def deploy_all(deployed_by: str = "setup") -> list:
     return definitions.deploy_directory(Path(current_app.config["BPMN_DIR"]), deployed_by)
 
 
+def provision_signing_keys(pki_dir: Path, keys_dir: Path) -> list[str]:
+    """Copy the staff signing keys the reference NCA issued into Qyzmet's key folder.
+
+    In production the keys come from the national CA through the organisation's own
+    channel; the demo takes them from the reference PKI. Returns the signers provisioned.
+    """
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    provisioned = []
+    for signer in SIGNERS:
+        for suffix in (".key.pem", ".cert.pem"):
+            name = f"{signer}{suffix}"
+            source, target = pki_dir / "holders" / name, keys_dir / name
+            if source.exists() and not target.exists():
+                shutil.copyfile(source, target)
+                target.chmod(0o600)
+        if (keys_dir / f"{signer}.key.pem").exists():
+            provisioned.append(signer)
+    return provisioned
+
+
 def prepare_demo(password: str) -> None:
-    """Create tables, deploy diagrams, demo users, state-system data and signing keys."""
+    """Create tables, deploy diagrams, the demo users and the staff signing keys."""
     for row in deploy_all():
         click.echo(f"deployed {row.key} v{row.version} ({row.sha256[:12]})")
     created = auth.ensure_demo_users(password)
-    handlers.statedb.seed_demo()
-    for username, full_name, roles in auth.DEMO_USERS:
-        if roles == "head":
-            handlers.eds.ensure_signing_key(username, full_name, "680310400011")
-    click.echo(f"demo users: {created} created; state-system reference data and keys ready")
+    config = current_app.config
+    signers = provision_signing_keys(Path(config["PKI_DIR"]), Path(config["KEYS_DIR"]))
+    click.echo(f"demo users: {created} created; signing keys: {', '.join(signers) or 'none'}")
 
 
 @click.command("init-demo")

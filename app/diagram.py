@@ -75,5 +75,7 @@ def read_processes(path: Path) -> dict[str, dict]:
                              process.get("id") for lang in ("kk", "ru", "en")}
         manifest["regulation"] = props.get("regulation")
         manifest["is_regulation"] = "title_en" in props
+        if props.get("start_roles"):
+            manifest["start_lanes"] = sorted(props["start_roles"].split())
         found[process.get("id")] = manifest
     return found

@@ -82,9 +82,9 @@ def _engine_pass(workflow) -> bool:
     return progressed or len(workflow.get_active_subprocesses()) > len(active)
 
 
-def _advance(workflow, handlers: dict, journal: list) -> dict | None:
+def _advance(workflow, handlers: dict, journal: list, retry_delay: float) -> dict | None:
     """Run engine steps until only people or timers can move; return an incident or None."""
-    workflow.script_engine = ScriptEngine(handlers, journal)
+    workflow.script_engine = ScriptEngine(handlers, journal, retry_delay)
     try:
         while _engine_pass(workflow):
             pass
@@ -132,7 +132,7 @@ def current_data(workflow) -> dict:
     return dict(latest.data) if latest else {}
 
 
-def start(specs: tuple, data: dict, handlers: dict) -> tuple:
+def start(specs: tuple, data: dict, handlers: dict, retry_delay: float = 0.05) -> tuple:
     """Start a workflow with the start-form `data`; return (workflow, snapshot)."""
     spec, subprocess_specs = specs
     workflow = BpmnWorkflow(spec, subprocess_specs)
@@ -140,7 +140,7 @@ def start(specs: tuple, data: dict, handlers: dict) -> tuple:
         if task.state == TaskState.READY:
             task.data.update(data)
     journal: list = []
-    incident = _advance(workflow, handlers, journal)
+    incident = _advance(workflow, handlers, journal, retry_delay)
     return workflow, summarize(workflow, incident, journal)
 
 
@@ -170,7 +170,8 @@ def ready_user_task_ids(workflow) -> set[str]:
             if t.state == TaskState.READY and t.task_spec.manual}
 
 
-def complete(workflow, task_id: str, data: dict, actor: str, handlers: dict) -> Snapshot:
+def complete(workflow, task_id: str, data: dict, actor: str, handlers: dict, *,
+             retry_delay: float = 0.05) -> Snapshot:
     """Complete a READY user task with validated `data` and run the engine on."""
     task = find_ready_user_task(workflow, task_id)
     if task is None:
@@ -179,7 +180,7 @@ def complete(workflow, task_id: str, data: dict, actor: str, handlers: dict) -> 
     task.data["actors"] = {**task.data.get("actors", {}), task.task_spec.bpmn_id: actor}
     task.run()
     journal: list = []
-    incident = _advance(workflow, handlers, journal)
+    incident = _advance(workflow, handlers, journal, retry_delay)
     return summarize(workflow, incident, journal)
 
 
@@ -189,11 +190,11 @@ def task_data(workflow, task_id: str) -> dict | None:
     return dict(task.data) if task is not None else None
 
 
-def retry(workflow, handlers: dict) -> Snapshot:
+def retry(workflow, handlers: dict, retry_delay: float = 0.05) -> Snapshot:
     """Set tasks that failed back to READY and run the engine again."""
     for task in _all_tasks(workflow):
         if task.state == TaskState.ERROR:
             task._set_state(TaskState.READY)
     journal: list = []
-    incident = _advance(workflow, handlers, journal)
+    incident = _advance(workflow, handlers, journal, retry_delay)
     return summarize(workflow, incident, journal)

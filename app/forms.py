@@ -11,8 +11,18 @@ from functools import lru_cache
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
+from jsonschema import FormatChecker
+
+from handlers import identifiers
 
 START = "start"
+FORMATS = FormatChecker()
+
+
+@FORMATS.checks("iin-bin")
+def _is_iin_bin(value) -> bool:
+    """Check a 12-digit IIN or BIN with its check digit (forms mark it `format: iin-bin`)."""
+    return not isinstance(value, str) or identifiers.is_valid_iin_bin(value)
 
 
 @dataclass(frozen=True)
@@ -25,7 +35,7 @@ class Form:
     @cached_property
     def validator(self) -> Draft202012Validator:
         """Return the schema's validator, built once per form."""
-        return Draft202012Validator(self.schema)
+        return Draft202012Validator(self.schema, format_checker=FORMATS)
 
     def as_dict(self) -> dict:
         """Return the form as the API shows it."""
@@ -61,6 +71,8 @@ def _message(error) -> str:
         return "This field is required."
     if error.validator == "const":
         return "Please confirm."
+    if error.validator == "format" and error.validator_value == "iin-bin":
+        return "Not a valid IIN/BIN: 12 digits with a correct check digit."
     if error.validator == "additionalProperties":
         return error.message
     return error.message[:1].upper() + error.message[1:] + "."
@@ -88,6 +100,15 @@ def validate(form: Form, data, role_of=None) -> dict[str, str]:
             if role not in role_of(data[name]):
                 errors[name] = f"No user '{data[name]}' with the role '{role}'."
     return errors
+
+
+def with_defaults(form: Form, data):
+    """Return `data` with the schema's `default` for every field it leaves out."""
+    if not isinstance(data, dict):
+        return data
+    defaults = {name: prop["default"] for name, prop in form.schema.get("properties", {}).items()
+                if "default" in prop and name not in data}
+    return {**defaults, **data}
 
 
 def role_fields(form: Form, data: dict) -> dict[str, str]:

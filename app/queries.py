@@ -86,7 +86,10 @@ def get_instance(rt: Runtime, actor: Actor, instance_id: str) -> dict:
             "outcome": instance.outcome, "incident": instance.incident,
             "title": definition.manifest["title"], "started_by": instance.started_by,
             "created_at": _iso(instance.created_at), "updated_at": _iso(instance.updated_at),
-            "data": engine.current_data(wf), "tasks": [task_dict(t) for t in tasks]}
+            "data": engine.current_data(wf), "tasks": [task_dict(t) for t in tasks],
+            "documents": [f"/api/v1/instances/{instance.id}/documents/{name}.xml"
+                          for name, value in sorted(engine.current_data(wf).items())
+                          if isinstance(value, dict) and "signed_xml" in value]}
 
 
 def list_tasks(actor: Actor, instance=None, role=None, state=None) -> list[dict]:
@@ -161,3 +164,19 @@ def list_instances(rt: Runtime, actor: Actor, limit: int = 200) -> list[dict]:
                           "outcome": r.outcome, "applicant_iin_bin": r.applicant_iin_bin,
                           "updated_at": _iso(r.updated_at)})
     return found
+
+
+def signed_documents(rt: Runtime, actor: Actor, instance_id: str) -> dict[str, str]:
+    """Return the instance's signed documents {data name: signed XML} (a licence, say)."""
+    instance, _ = _readable_instance(rt, actor, instance_id)
+    data = engine.current_data(_current_workflow(rt, instance))
+    return {name: value["signed_xml"] for name, value in sorted(data.items())
+            if isinstance(value, dict) and isinstance(value.get("signed_xml"), str)}
+
+
+def signed_document(rt: Runtime, actor: Actor, instance_id: str, name: str) -> str:
+    """Return one signed document of an instance as XML text."""
+    found = signed_documents(rt, actor, instance_id)
+    if name not in found:
+        raise NotFound(f"instance {instance_id} has no signed document '{name}'")
+    return found[name]

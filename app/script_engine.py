@@ -6,6 +6,8 @@ journalled (request and response, or the error) into the `journal` list the engi
 in, so the caller can commit it with the new workflow state.
 """
 
+import functools
+import inspect
 import json
 import time
 
@@ -14,6 +16,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
 from app import expressions
+from handlers.errors import Unavailable
 
 
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
@@ -33,13 +36,23 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         raise NotImplementedError("service tasks are dispatched by ScriptEngine.call_service")
 
 
+MAX_RETRIES = 5
+MAX_DELAY_SECONDS = 2.0
+
+
+@functools.lru_cache(maxsize=256)
+def _takes_idempotency_key(handler) -> bool:
+    return "idempotency_key" in inspect.signature(handler).parameters
+
+
 class ScriptEngine(PythonScriptEngine):
     """Restricted expressions plus service-task dispatch with a journal of every call."""
 
-    def __init__(self, handlers: dict, journal: list):
+    def __init__(self, handlers: dict, journal: list, retry_delay: float = 0.05):
         super().__init__(environment=RestrictedEnvironment())
         self.handlers = handlers
         self.journal = journal
+        self.retry_delay = retry_delay
 
     def validate(self, expression):
         """Refuse an expression at parse time if the evaluator would refuse it."""
@@ -50,22 +63,42 @@ class ScriptEngine(PythonScriptEngine):
 
         Overrides SpiffWorkflow 3.2.0, whose error path raises NameError('script') and hides
         the handler's own error: here every failure becomes a WorkflowTaskException that
-        names the task and keeps the original message.
+        names the task and keeps the original message. A state system that is unavailable
+        is tried again per the diagram's `spiffworkflow:retry` (retries, backoff_base);
+        every attempt is journalled. Handlers that change state get the task's id as their
+        idempotency key, the same on every attempt and every retry of the incident.
         """
         params = {name: p["value"] for name, p in (operation_params or {}).items()}
         entry = {"task": task.task_spec.bpmn_id, "operator": operation_name, "params": params}
         handler = self.handlers.get(operation_name)
         if handler is None:
             self._fail(task, entry, f"no handler registered for operator '{operation_name}'")
-        started = time.perf_counter()
-        try:
-            result = handler(**params)
-            encoded = json.dumps(result)
-        except Exception as err:  # noqa: BLE001 - every handler failure becomes an incident
-            self._fail(task, entry, f"{type(err).__name__}: {err}", err)
-        elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
-        self.journal.append(("service_called", {**entry, "result": result, "ms": elapsed_ms}))
-        return encoded
+        if _takes_idempotency_key(handler):
+            params = {**params, "idempotency_key": str(task.id)}
+        attempts = 1 + min(getattr(task.task_spec, "retries", None) or 0, MAX_RETRIES)
+        for attempt in range(1, attempts + 1):
+            started = time.perf_counter()
+            try:
+                result = handler(**params)
+                encoded = json.dumps(result)
+            except Unavailable as err:
+                self.journal.append(("service_unavailable", {**entry, "attempt": attempt,
+                                                             "error": str(err)}))
+                if attempt == attempts:
+                    self._fail(task, entry, f"{err} (after {attempts} attempts)", err)
+                time.sleep(self._delay(task, attempt))
+                continue
+            except Exception as err:  # noqa: BLE001 - every handler failure becomes an incident
+                self._fail(task, entry, f"{type(err).__name__}: {err}", err)
+            elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
+            self.journal.append(("service_called", {**entry, "result": result, "ms": elapsed_ms,
+                                                    "attempt": attempt}))
+            return encoded
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _delay(self, task, attempt: int) -> float:
+        base = getattr(task.task_spec, "retry_backoff_base", None) or 2
+        return min(MAX_DELAY_SECONDS, self.retry_delay * base ** (attempt - 1))
 
     def _fail(self, task, entry, message, err=None):
         self.journal.append(("service_failed", {**entry, "error": message}))

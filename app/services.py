@@ -48,6 +48,7 @@ class Runtime:
     definitions: DefinitionCache = field(default_factory=DefinitionCache)
     live: store.LiveWorkflows = field(default_factory=store.LiveWorkflows)
     directory: auth.Directory = field(default_factory=auth.Directory)
+    retry_delay: float = 0.05  # seconds before the first retry of an unavailable state system
 
 
 def _task_row(instance_id: str, manifest: dict, ready, wf) -> dict:
@@ -112,10 +113,11 @@ def start_instance(rt: Runtime, actor: Actor, key: str, data) -> Started:
         roles = ", ".join(definition.manifest["start_lanes"])
         raise Forbidden(f"starting '{key}' needs one of the roles: {roles}")
     form = forms.load_form(rt.forms_dir, key, forms.START)
+    data = forms.with_defaults(form, data)
     errors = forms.validate(form, data, rt.directory.roles_of)
     if errors:
         raise Invalid(errors)
-    wf, snap = engine.start(definition.specs, data, rt.handlers)
+    wf, snap = engine.start(definition.specs, data, rt.handlers, rt.retry_delay)
     instance_id = str(uuid.uuid4())
     business_key = f"{datetime.date.today():%Y%m%d}-{uuid.uuid4().hex[:8].upper()}"
     row = {
@@ -156,6 +158,7 @@ def complete_task(rt: Runtime, actor: Actor, task_id: str, data) -> str:
     with store.reading() as conn:
         row = _open_task(conn, actor, task_id)
         form = forms.load_form(rt.forms_dir, row.process_key, row.bpmn_id)
+        data = forms.with_defaults(form, data)
         errors = forms.validate(form, data, rt.directory.roles_of)
         if errors:
             raise Invalid(errors)
@@ -168,7 +171,8 @@ def complete_task(rt: Runtime, actor: Actor, task_id: str, data) -> str:
         data = {**data, "assignments": {**known, **assigned}}
     open_ids = engine.ready_user_task_ids(wf)
     try:
-        snap = engine.complete(wf, task_id, data, actor.username, rt.handlers)
+        snap = engine.complete(wf, task_id, data, actor.username, rt.handlers,
+                               retry_delay=rt.retry_delay)
     except LookupError as err:
         raise Conflict(str(err)) from None
     done = ("task_completed", {"task": task_id, "bpmn_id": row.bpmn_id, "data": data})
@@ -204,7 +208,7 @@ def retry_instance(rt: Runtime, actor: Actor, instance_id: str) -> dict:
         manifest = rt.definitions.get(row.definition_id).manifest
         wf = load_workflow(rt, conn, instance_id, row.lock_version, row.definition_id)
     open_ids = engine.ready_user_task_ids(wf)
-    snap = engine.retry(wf, rt.handlers)
+    snap = engine.retry(wf, rt.handlers, rt.retry_delay)
     _persist(rt, instance_id, store.version_of(row), wf, snap, actor=actor, manifest=manifest,
              events=[("retried", {})], open_ids=open_ids)
     return {"id": instance_id, "status": snap.status, "incident": snap.incident}

@@ -2,10 +2,12 @@
 
 from collections.abc import Callable
 
+from handlers import adapters
 from handlers import eds
 from handlers import licensing
+from handlers import payment
+from handlers import portal
 from handlers import registry
-from handlers import statedb
 
 
 def _register(*functions: Callable[..., dict]) -> dict[str, Callable[..., dict]]:
@@ -21,14 +23,19 @@ def _register(*functions: Callable[..., dict]) -> dict[str, Callable[..., dict]]
 
 HANDLERS: dict[str, Callable[..., dict]] = _register(
     registry.lookup_applicant,
+    portal.check_session,
+    payment.verify,
     licensing.register_application,
     licensing.issue_licence,
     licensing.record_refusal,
+    eds.verify_request_signature,
     eds.sign_document,
 )
 
 
-def configure(*, database_url: str, keys_dir: str) -> None:
-    """Point the handlers at the state-systems database and the signing-key folder."""
-    statedb.configure(database_url)
-    eds.configure(keys_dir)
+def configure(*, urls: dict[str, str], keys_dir: str, trust_chain: str,
+              timeout: float = 5.0) -> None:
+    """Point the handlers at the state systems, the signing keys and the EDS trust anchors."""
+    adapters.configure(urls, timeout)
+    eds.configure(keys_dir=keys_dir, trust_chain=trust_chain,
+                  crl_source=lambda: adapters.fetch_text("nca", "/crl.pem"))

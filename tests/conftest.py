@@ -1,32 +1,70 @@
 """Shared fixtures: a fresh app per test (own SQLite files), API clients per role, paths."""
 
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+import reference
+
 from app import create_app
 from app.cli import prepare_demo
+from reference import nca
+from reference.server import ReferenceServer
 from tests.paths import PASSWORD
 from tests.paths import PROCESS
 
 
-def make_app(folder, **overrides):
-    """Create an app whose databases and keys live in `folder`."""
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    config = {
-        "TESTING": True, "SECRET_KEY": "test-secret",
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/qyzmet.sqlite",
-        "STATE_SYSTEMS_DATABASE_URI": f"sqlite:///{folder}/state.sqlite",
-        "KEYS_DIR": f"{folder}/keys", **overrides,
-    }
-    app = create_app(config)
-    with app.app_context():
-        prepare_demo(PASSWORD)
-    return app
+@pytest.fixture(scope="session")
+def pki_dir(tmp_path_factory):
+    """Create the reference NCA's PKI once per test session (RSA keys take a moment)."""
+    folder = tmp_path_factory.mktemp("pki")
+    nca.ensure_pki(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def state_systems(tmp_path_factory, pki_dir):
+    """Serve the reference state systems over real HTTP on loopback, with fault injection."""
+    folder = tmp_path_factory.mktemp("reference")
+    app = reference.create_app(f"sqlite:///{folder}/reference.sqlite", faults=True,
+                               extra_blueprints=[nca.create_blueprint(str(pki_dir))])
+    server = ReferenceServer(app).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _state_systems_healthy(state_systems):
+    """Clear injected faults and restart a stopped reference server after every test."""
+    yield
+    if not state_systems.running:
+        state_systems.start()
+    urllib.request.urlopen(urllib.request.Request(  # noqa: S310 - loopback test server
+        f"{state_systems.url}/_control/faults", method="DELETE")).close()
 
 
 @pytest.fixture
-def app(tmp_path):
+def make_app(state_systems, pki_dir):
+    """Return a factory of apps whose databases and keys live in a given folder."""
+    def factory(folder, **overrides):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        config = {
+            "TESTING": True, "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/qyzmet.sqlite",
+            "REFERENCE_URL": state_systems.url, "PKI_DIR": str(pki_dir),
+            "TRUST_CHAIN": str(pki_dir / "ca-chain.pem"), "KEYS_DIR": f"{folder}/keys",
+            "RETRY_DELAY": 0.0, "STATE_SYSTEM_TIMEOUT": 1.0, **overrides,
+        }
+        app = create_app(config)
+        with app.app_context():
+            prepare_demo(PASSWORD)
+        return app
+    return factory
+
+
+@pytest.fixture
+def app(make_app, tmp_path):
     return make_app(tmp_path)
 
 

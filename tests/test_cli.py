@@ -3,7 +3,6 @@
 import shutil
 
 from app import create_app
-from tests.conftest import make_app
 
 
 def test_init_demo_is_idempotent(app):
@@ -14,7 +13,7 @@ def test_init_demo_is_idempotent(app):
     assert "deployed" not in result.output
 
 
-def test_changed_diagram_deploys_a_new_version(tmp_path):
+def test_changed_diagram_deploys_a_new_version(make_app, tmp_path):
     bpmn = tmp_path / "bpmn"
     shutil.copytree(create_app.__globals__["ROOT"] / "bpmn", bpmn)
     app = make_app(tmp_path, BPMN_DIR=str(bpmn))
@@ -24,7 +23,7 @@ def test_changed_diagram_deploys_a_new_version(tmp_path):
     assert result.exit_code == 0 and "v2" in result.output
 
 
-def test_broken_diagram_fails_with_one_line_and_exit_2(tmp_path):
+def test_broken_diagram_fails_with_one_line_and_exit_2(make_app, tmp_path):
     bpmn = tmp_path / "bpmn"
     bpmn.mkdir()
     (bpmn / "broken.bpmn").write_text("<bpmn:definitions", encoding="utf-8")

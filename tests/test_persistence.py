@@ -9,7 +9,6 @@ from app.models import ProcessInstance
 from app.models import Task
 from app.models import db
 from tests.conftest import Api
-from tests.conftest import make_app
 from tests.paths import ISSUE
 from tests.paths import START
 
@@ -24,7 +23,7 @@ def _snapshot(app, instance_id):
         return instance.lock_version, instance.state, sorted(events), ready
 
 
-def test_restart_in_the_middle_loses_nothing(tmp_path):
+def test_restart_in_the_middle_loses_nothing(make_app, tmp_path):
     first = Api(make_app(tmp_path).test_client())
     instance_id = first.start(START)
     first.walk(instance_id, ISSUE[:4])
@@ -67,7 +66,7 @@ def test_stale_writer_gets_a_conflict_and_writes_nothing(app, api):
     assert _snapshot(app, instance_id) == after
 
 
-def test_cached_workflow_is_not_used_after_another_process_wrote(tmp_path):
+def test_cached_workflow_is_not_used_after_another_process_wrote(make_app, tmp_path):
     one, two = make_app(tmp_path), make_app(tmp_path)
     api_one, api_two = Api(one.test_client()), Api(two.test_client())
     instance_id = api_one.start(START)

@@ -15,6 +15,7 @@ from app import queries
 from app import services
 from app.forms import FormMissing
 from app.store import Conflict
+from app.views import downloads
 from app.views.openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -139,6 +140,12 @@ for _suffix, _query in (("", queries.get_instance), ("/history", queries.history
                         ("/history/verify", queries.verify_history)):
     bp.add_url_rule(f"/instances/<instance_id>{_suffix}", endpoint=_query.__name__,
                     view_func=_instance_read(_query), methods=["GET"])
+
+
+@bp.get("/instances/<instance_id>/documents/<name>.xml")
+@login_required
+def document(instance_id, name):
+    return downloads.signed_document(_runtime(), g.actor, instance_id, name)
 
 
 @bp.post("/instances/<instance_id>/retry")

@@ -30,6 +30,9 @@ OPERATIONS = [
      None, "200", _LIST, "401 403 404"),
     ("get", "/instances/{id}/history/verify", "Check the journal's hash chain", None, "200",
      _OBJ, "401 403 404"),
+    ("get", "/instances/{id}/documents/{name}.xml", "A signed document of the instance "
+     "(XMLDSig, application/xml): verify it with `python -m handlers.eds verify FILE`", None,
+     "200", {"type": "string"}, "401 403 404"),
     ("post", "/instances/{id}/retry", "Retry the failed service task of an instance in incident",
      None, "200", _OBJ, "401 403 404 409"),
     ("get", "/tasks", "Tasks in your lanes; filter with ?instance=&role=&state=", None, "200",

@@ -21,6 +21,7 @@ from app import forms
 from app import queries
 from app import services
 from app.store import Conflict
+from app.views import downloads
 
 bp = Blueprint("web", __name__)
 LANGUAGES = ("en", "kk", "ru")
@@ -180,6 +181,9 @@ def instances():
 @bp.get("/instances/<instance_id>")
 @login_required
 def instance(instance_id):
+    if request.args.get("document"):  # ?document=<name>: download a signed document
+        return downloads.signed_document(_runtime(), g.actor, instance_id,
+                                         request.args["document"])
     detail = queries.get_instance(_runtime(), g.actor, instance_id)
     return render_template("instance.html", instance=detail,
                            history=queries.history(_runtime(), g.actor, instance_id),

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-import handlers
 from app import create_app
 from app.models import db
 
@@ -20,17 +19,16 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory):
+def live_server(tmp_path_factory, state_systems, pki_dir):
     """Serve a freshly prepared demo app from a background thread; yield its base URL."""
     root = tmp_path_factory.mktemp("qyzmet-browser")
     app = create_app({
         "TESTING": True,
         "SECRET_KEY": "browser-tests",
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'qyzmet.sqlite'}",
-        "STATE_SYSTEMS_DATABASE_URI": f"sqlite:///{root / 'state_systems.sqlite'}",
-        "KEYS_DIR": str(root / "keys"),
+        "REFERENCE_URL": state_systems.url, "PKI_DIR": str(pki_dir),
+        "TRUST_CHAIN": str(pki_dir / "ca-chain.pem"), "KEYS_DIR": str(root / "keys"),
     })
-    state_engine = handlers.statedb.engine()
     with app.app_context():
         from app.cli import prepare_demo  # noqa: PLC0415 - needs the app context
         prepare_demo(PASSWORD)
@@ -45,7 +43,6 @@ def live_server(tmp_path_factory):
         thread.join(timeout=10)
         with app.app_context():
             db.engine.dispose()
-        state_engine.dispose()
 
 
 @pytest.fixture(scope="session")

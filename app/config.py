@@ -1,0 +1,34 @@
+"""Default configuration; instance/config.py or QYZMET_* environment variables override it."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE_PATHS = {"gbdfl": "/gbdfl", "gbdul": "/gbdul", "pep": "/pep", "elicense": "/elicense",
+                   "portal": "/portal", "nca": "/nca"}
+
+
+def defaults(instance_path: str) -> dict:
+    """Return the default settings for an app whose instance folder is `instance_path`."""
+    instance = Path(instance_path)
+    return {
+        "SECRET_KEY": None,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance / 'qyzmet.sqlite'}",
+        "BPMN_DIR": str(ROOT / "bpmn"), "FORMS_DIR": str(ROOT / "forms"),
+        "KEYS_DIR": str(instance / "keys"),
+        "PKI_DIR": str(instance / "pki"),
+        "TRUST_CHAIN": str(instance / "pki" / "ca-chain.pem"),
+        # the state systems: one base URL for the local reference services, or one per system
+        "REFERENCE_URL": "http://127.0.0.1:5001",
+        "STATE_SYSTEM_URLS": {},
+        "STATE_SYSTEM_TIMEOUT": 5.0,
+        "RETRY_DELAY": 0.05,
+        "DEMO_PASSWORD": "qyzmet-demo",  # noqa: S105 - the documented demo default
+        "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
+    }
+
+
+def state_system_urls(config) -> dict[str, str]:
+    """Return the base URL of every state system: STATE_SYSTEM_URLS, else the reference's."""
+    base = config["REFERENCE_URL"].rstrip("/")
+    return {name: config["STATE_SYSTEM_URLS"].get(name, base + path)
+            for name, path in REFERENCE_PATHS.items()}
