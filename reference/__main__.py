@@ -8,6 +8,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.serving import make_server
 
 from reference import create_app
+from reference import nca
 from reference.server import HOST
 
 try:  # waitress is the production server; werkzeug's will do without it
@@ -34,6 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--database", default="sqlite:///instance/reference.sqlite",
                         help="SQLAlchemy URL of the systems' own database")
     parser.add_argument("--faults", action="store_true", help="also serve /_control/faults")
+    parser.add_argument("--pki", default=None,
+                        help="folder of the reference NCA's PKI (created if missing); serves /nca")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"argument --port: {args.port} is not a port number (0-65535)")
@@ -56,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments, build the app and serve it until killed."""
     args = parse_args(argv)
     try:
-        app = create_app(args.database, faults=args.faults)
+        extra = [nca.create_blueprint(args.pki)] if args.pki else []
+        app = create_app(args.database, faults=args.faults, extra_blueprints=extra)
     except (ArgumentError, OperationalError) as error:
         print(f"python -m reference: cannot open --database: {error}".splitlines()[0],
               file=sys.stderr)

@@ -225,6 +225,14 @@ def ensure_pki(pki_dir: str) -> None:
     _write_if_changed(pki / "manifest.json", _manifest(certs))
 
 
+def _crl_expired(path: Path) -> bool:
+    """Tell whether the CRL file is missing or past its nextUpdate (cheap: no key loading)."""
+    if not path.exists():
+        return True
+    crl = x509.load_pem_x509_crl(path.read_bytes())
+    return crl.next_update_utc is None or crl.next_update_utc <= _now()
+
+
 def _json(status: int, body: dict) -> Response:
     """Return a JSON response."""
     return Response(json.dumps(body, ensure_ascii=False), status=status,
@@ -237,7 +245,8 @@ def _add_routes(blueprint: Blueprint, pki_path: Callable[[], Path]) -> Blueprint
     @blueprint.get("/crl.pem")
     def crl() -> Response:
         """Answer the current CRL of the issuing CA (PEM)."""
-        ensure_pki(str(pki_path()))  # renews the CRL once its nextUpdate has passed
+        if _crl_expired(pki_path() / "crl.pem"):
+            ensure_pki(str(pki_path()))  # renews the CRL once its nextUpdate has passed
         return Response((pki_path() / "crl.pem").read_bytes(), mimetype="application/pkix-crl")
 
     @blueprint.get("/ca.pem")

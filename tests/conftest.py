@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 import reference
-
 from app import create_app
 from app.cli import prepare_demo
 from reference import nca

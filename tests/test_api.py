@@ -18,7 +18,7 @@ from tests.paths import START
     (START, [("operator", "attach_documents", {"page_count": 3, "documents_complete": False,
                                                 "certified_with_eds": True})],
      "documents_not_accepted", {"intake_outcome": "documents_not_accepted"}),
-    ({"applicant_iin_bin": "900115300401", "licence_case": "issue"}, [],
+    ({"applicant_iin_bin": "950301300013", "licence_case": "issue"}, [],
      "applicant_not_found", {"intake_outcome": "applicant_not_found"}),
 ])
 def test_paths_end_in_their_outcome(api, start, steps, outcome, expected):
@@ -50,7 +50,7 @@ def test_processes_list_and_start_form(api):
     assert [p["key"] for p in listed] == [PROCESS]
     assert set(listed[0]["title"]) == {"kk", "ru", "en"}
     detail = api.get("operator", f"/processes/{PROCESS}").json
-    assert detail["roles_allowed_to_start"] == ["operator"]
+    assert detail["roles_allowed_to_start"] == ["operator", "portal"]
     assert "applicant_iin_bin" in detail["start_form"]["schema"]["properties"]
 
 

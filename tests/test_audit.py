@@ -50,4 +50,4 @@ def test_history_records_who_did_what(api):
     assert kinds[0] == ("instance_started", "operator")
     assert ("task_completed", "office") in kinds
     started = history[0]["payload"]
-    assert started["data"] == START
+    assert started["data"].items() >= START.items()  # plus the form's defaults

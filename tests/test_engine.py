@@ -101,7 +101,7 @@ def test_state_round_trip_keeps_the_spec_out(app):
                 "licensing/register_application": lambda **_: {"application_number": "A1"},
                 "licensing/issue_licence": lambda **_: {"licence_number": "L1", "document": {}},
                 "eds/sign_document": lambda **_: {"signature": "s"}}
-    workflow, snap = engine.start(specs, START, handlers)
+    workflow, snap = engine.start(specs, {**START, "channel": "state_corporation"}, handlers)
     for _, bpmn_id, data in ISSUE:
         text = store.dump_state(workflow)
         assert "spec" not in json.loads(text)

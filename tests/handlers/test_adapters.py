@@ -24,7 +24,7 @@ def test_person_and_company_are_found(systems):
 
 
 def test_unknown_iin_is_not_found_and_a_bad_check_digit_is_refused(systems):
-    assert registry.lookup_applicant(iin_bin="850722400026")["found"] is False  # valid, unknown
+    assert registry.lookup_applicant(iin_bin="950301300013")["found"] is False  # valid, unknown
     with pytest.raises(HandlerError, match="not a valid"):
         registry.lookup_applicant(iin_bin="900115300004")
 

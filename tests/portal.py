@@ -1,0 +1,50 @@
+"""Build a portal application the way egov.kz would: a session, a paid invoice, a signed request."""
+
+import json
+import urllib.request
+
+from handlers import xmldoc
+
+PORTAL_PASSWORD = "portal-demo"
+
+
+def post_json(url: str, body: dict) -> dict:
+    """POST JSON to a reference system and return its JSON answer."""
+    request = urllib.request.Request(url, method="POST", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as answer:  # noqa: S310 - loopback test server
+        return json.loads(answer.read())
+
+
+def session_for(base: str, iin_bin: str) -> str:
+    """Sign the applicant in at the portal and return the session token."""
+    return post_json(f"{base}/portal/sessions",
+                     {"iin_bin": iin_bin, "password": PORTAL_PASSWORD})["session"]
+
+
+def paid_invoice(base: str, iin_bin: str, fee_mci: int = 10, pay_share: float = 1.0) -> str:
+    """Create a PEP invoice for the licence fee, pay `pay_share` of it, return its number."""
+    invoice = post_json(f"{base}/pep/invoices", {"payer_iin_bin": iin_bin,
+                                                 "service": "survey_license",
+                                                 "amount_mci": fee_mci})
+    if pay_share:
+        amount = max(1, int(invoice["amount_kzt"] * pay_share))
+        post_json(f"{base}/pep/invoices/{invoice['invoice_number']}/payments",
+                  {"amount_kzt": amount})
+    return invoice["invoice_number"]
+
+
+def signed_request(base: str, holder: str, request: dict) -> str:
+    """Sign the request XML with a demo holder's key, as NCALayer does at the portal."""
+    xml = xmldoc.to_xml(request, root="request")
+    return post_json(f"{base}/nca/sign", {"holder": holder, "xml": xml})["signed_xml"]
+
+
+def application(base: str, iin_bin: str, *, holder: str | None = None,
+                invoice: str | None = None, session: str | None = None) -> dict:
+    """Return the start data of a portal application; each part can be replaced to fail it."""
+    invoice = invoice or paid_invoice(base, iin_bin)
+    request = {"applicant_iin_bin": iin_bin, "licence_case": "issue", "invoice_number": invoice}
+    return {**request, "channel": "portal", "fee_mci": 10,
+            "portal_session": session or session_for(base, iin_bin),
+            "signed_request": signed_request(base, holder or iin_bin, request)}

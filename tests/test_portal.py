@@ -1,0 +1,86 @@
+"""Portal applications: each failing condition ends in its refusal; a good one gets a licence."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests import portal
+from tests.paths import ISSUE
+
+ISSUE_AFTER_INTAKE = ISSUE[1:]  # the portal has no operator; the provider's steps are the same
+
+
+def _outcome(api, instance_id):
+    instance = api.get("auditor", f"/instances/{instance_id}").json
+    return instance["status"], instance["outcome"]
+
+
+def _tamper(xml: str) -> str:
+    return xml.replace("issue", "issuf", 1)
+
+
+@pytest.mark.parametrize(("change", "outcome"), [
+    ({"session": "forged-session-token"}, "authorisation_refused"),
+    ({"invoice": "PEP-DEMO-UNPAID"}, "payment_missing"),
+    ({"invoice": "PEP-DEMO-PART"}, "payment_missing"),
+    ({"invoice": "PEP-DOES-NOT-EXIST"}, "payment_missing"),
+])
+def test_portal_conditions_refuse(api, state_systems, change, outcome):
+    data = portal.application(state_systems.url, "150140000012", **change)
+    instance_id = api.start(data, user="portal")
+    assert _outcome(api, instance_id) == ("completed", outcome)
+
+
+@pytest.mark.parametrize("holder", ["expired", "revoked", "wrong_iin", "no_signing_usage",
+                                    "self_signed"])
+def test_request_signature_must_be_valid_and_the_applicants(api, state_systems, holder):
+    data = portal.application(state_systems.url, "900115300003", holder=holder)
+    instance_id = api.start(data, user="portal")
+    assert _outcome(api, instance_id) == ("completed", "signature_not_confirmed")
+    check = api.get("auditor", f"/instances/{instance_id}").json["data"]["request_signature"]
+    assert check["valid"] is False and check["reason"]
+
+
+def test_tampered_request_is_not_confirmed(api, state_systems):
+    data = portal.application(state_systems.url, "900115300003")
+    data["signed_request"] = _tamper(data["signed_request"])
+    instance_id = api.start(data, user="portal")
+    assert _outcome(api, instance_id) == ("completed", "signature_not_confirmed")
+
+
+def test_good_portal_application_gets_a_licence_that_verifies(api, state_systems, pki_dir,
+                                                              tmp_path):
+    instance_id = api.start(portal.application(state_systems.url, "150140000012"), user="portal")
+    api.walk(instance_id, ISSUE_AFTER_INTAKE)
+    assert _outcome(api, instance_id) == ("completed", "licence_issued")
+    links = api.get("auditor", f"/instances/{instance_id}").json["documents"]
+    assert links == [f"/api/v1/instances/{instance_id}/documents/licence_signature.xml"]
+    answer = api.get("auditor", links[0].removeprefix("/api/v1"))
+    assert answer.status_code == 200 and answer.mimetype == "application/xml"
+    document = tmp_path / "licence.xml"
+    document.write_bytes(answer.data)
+    assert _verify(document, pki_dir).returncode == 0
+    tampered = bytearray(answer.data)
+    at = tampered.index(b"Shygys")
+    tampered[at] = ord("X")
+    document.write_bytes(bytes(tampered))
+    result = _verify(document, pki_dir)
+    assert result.returncode == 1 and "INVALID" in result.stdout
+
+
+def _verify(path, pki_dir):
+    return subprocess.run([sys.executable, "-c", "import sys; from handlers.eds import main; "
+                           "sys.exit(main(sys.argv[1:]))", "verify", str(path),
+                           "--trust", str(pki_dir / "ca-chain.pem"),
+                           "--crl", str(pki_dir / "crl.pem")],
+                          capture_output=True, text=True, check=False, timeout=60)
+
+
+def test_operator_cannot_start_in_the_portals_name_without_the_portal_fields(api):
+    answer = api.post("portal", "/instances", json={"process": "survey_license_east_kazakhstan_2016",
+                                                     "data": {"applicant_iin_bin": "150140000012",
+                                                              "licence_case": "issue",
+                                                              "channel": "portal"}})
+    assert answer.status_code == 422
+    assert {"portal_session", "invoice_number", "signed_request"} <= set(answer.json["errors"])
