@@ -23,12 +23,15 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
 import handlers
+import reference
 from app import create_app
 from app.cli import prepare_demo
 from app.models import AuditEvent
 from app.models import ProcessInstance
 from app.models import db
 from bench.wsgi import WsgiClient
+from reference import nca
+from reference.server import ReferenceServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESS = "survey_license_east_kazakhstan_2016"
@@ -37,7 +40,8 @@ PASSWORD = "bench-password"
 TARGET = 3.0
 WARMUP = 3
 SIDES = ("floor", "floor_handlers", "hot", "cold", "hot_test_client")
-START_DATA = {"applicant_iin_bin": "150140000012", "licence_case": "issue"}
+START_DATA = {"applicant_iin_bin": "150140000012", "licence_case": "issue",
+              "channel": "state_corporation"}
 PATH = [
     ("attach_documents", "operator",
      {"page_count": 12, "documents_complete": True, "certified_with_eds": True}),
@@ -126,13 +130,22 @@ def floor_instance(specs: tuple, engine: PythonScriptEngine) -> dict:
     return out
 
 
-def make_app(folder: Path):
+def start_state_systems(folder: Path) -> ReferenceServer:
+    """Serve the reference state systems (with their PKI) on a free loopback port."""
+    pki = folder / "pki"
+    nca.ensure_pki(str(pki))
+    systems = reference.create_app(f"sqlite:///{folder}/reference.sqlite",
+                                   extra_blueprints=[nca.create_blueprint(str(pki))])
+    return ReferenceServer(systems).start()
+
+
+def make_app(folder: Path, systems: ReferenceServer):
     """Create a Qyzmet app with its databases and keys in `folder`, demo data ready."""
     app = create_app({
         "TESTING": True, "SECRET_KEY": "bench-secret",
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/qyzmet.sqlite",
-        "STATE_SYSTEMS_DATABASE_URI": f"sqlite:///{folder}/state_systems.sqlite",
-        "KEYS_DIR": str(folder / "keys")})
+        "REFERENCE_URL": systems.url, "PKI_DIR": str(folder / "pki"),
+        "TRUST_CHAIN": str(folder / "pki" / "ca-chain.pem"), "KEYS_DIR": str(folder / "keys")})
     with app.app_context(), contextlib.redirect_stdout(io.StringIO()):
         prepare_demo(PASSWORD)
     return app
@@ -197,7 +210,8 @@ class Bench:
     def __init__(self, folder: Path):
         self.specs = parse_specs()
         self.engine = CannedScriptEngine()
-        self.app = make_app(folder)
+        self.systems = start_state_systems(folder)
+        self.app = make_app(folder, self.systems)
         self.test_client = self.app.test_client()
         self.client = WsgiClient(self.app)
         self.headers = auth_headers(self.test_client)
@@ -225,9 +239,12 @@ def measure(rounds: int) -> dict:
         for side in SIDES * WARMUP:
             bench.run(side)
         runs = {side: [] for side in SIDES}
-        for i in range(rounds):
-            for side in SIDES[i % len(SIDES):] + SIDES[:i % len(SIDES)]:
-                runs[side].append(bench.run(side))
+        try:
+            for i in range(rounds):
+                for side in SIDES[i % len(SIDES):] + SIDES[:i % len(SIDES)]:
+                    runs[side].append(bench.run(side))
+        finally:
+            bench.systems.stop()
     return runs
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from tests import portal
 from tests.paths import ISSUE
+from tests.paths import PROCESS
 
 ISSUE_AFTER_INTAKE = ISSUE[1:]  # the portal has no operator; the provider's steps are the same
 
@@ -77,10 +78,8 @@ def _verify(path, pki_dir):
                           capture_output=True, text=True, check=False, timeout=60)
 
 
-def test_operator_cannot_start_in_the_portals_name_without_the_portal_fields(api):
-    answer = api.post("portal", "/instances", json={"process": "survey_license_east_kazakhstan_2016",
-                                                     "data": {"applicant_iin_bin": "150140000012",
-                                                              "licence_case": "issue",
-                                                              "channel": "portal"}})
+def test_portal_channel_needs_the_portal_fields(api):
+    data = {"applicant_iin_bin": "150140000012", "licence_case": "issue", "channel": "portal"}
+    answer = api.post("portal", "/instances", json={"process": PROCESS, "data": data})
     assert answer.status_code == 422
     assert {"portal_session", "invoice_number", "signed_request"} <= set(answer.json["errors"])
