@@ -246,6 +246,12 @@ def write(action: Action) -> Response:
     return json_response(*replay_or_run(engine, key, request.method, request.path, action))
 
 
+def posted(action: Callable, *args) -> Response:
+    """Run `action(conn, *args, payload)` on the request's JSON body, as `write` does."""
+    payload = request.get_json(silent=True)
+    return write(lambda conn: action(conn, *args, payload))
+
+
 def replay_or_run(engine: Engine, key: str | None, method: str, path: str,
                   action: Action) -> tuple[int, str]:
     """Return the stored answer for (key, method, path), or run action and store its answer."""

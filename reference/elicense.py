@@ -168,8 +168,7 @@ def _add_event(conn: Connection, number: str, event_name: str, reason: str | Non
 @bp.post("/applications")
 def register_view():
     """Register an application."""
-    payload = request.get_json(silent=True)
-    return db.write(lambda conn: register_application(conn, payload))
+    return db.posted(register_application)
 
 
 @bp.get("/applications/<number>")
@@ -181,15 +180,13 @@ def application_view(number: str):
 @bp.post("/applications/<number>/licence")
 def licence_decision_view(number: str):
     """Issue the licence for an application."""
-    payload = request.get_json(silent=True)
-    return db.write(lambda conn: issue_licence(conn, number, payload))
+    return db.posted(issue_licence, number)
 
 
 @bp.post("/applications/<number>/refusal")
 def refusal_decision_view(number: str):
     """Refuse an application."""
-    payload = request.get_json(silent=True)
-    return db.write(lambda conn: refuse_application(conn, number, payload))
+    return db.posted(refuse_application, number)
 
 
 @bp.get("/licences/<number>")
@@ -208,5 +205,4 @@ def licences_view():
 @bp.post("/licences/<number>/<any(reissue, duplicate, revoke):change>")
 def change_view(number: str, change: str):
     """Reissue, duplicate or revoke a licence."""
-    payload = request.get_json(silent=True)
-    return db.write(lambda conn: change_licence(conn, number, change, payload))
+    return db.posted(change_licence, number, change)

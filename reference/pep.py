@@ -6,7 +6,6 @@ The real PEP API is not public (DOMAIN §5), so this one is a documented inventi
 import datetime
 
 from flask import Blueprint
-from flask import request
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
@@ -102,15 +101,13 @@ def pay_invoice(conn: Connection, number: str, payload: object) -> tuple[int, di
 @bp.post("/invoices")
 def create_invoice_view():
     """Create an invoice."""
-    payload = request.get_json(silent=True)
-    return db.write(lambda conn: create_invoice(conn, payload))
+    return db.posted(create_invoice)
 
 
 @bp.post("/invoices/<number>/payments")
 def pay_invoice_view(number: str):
     """Record a payment towards an invoice."""
-    payload = request.get_json(silent=True)
-    return db.write(lambda conn: pay_invoice(conn, number, payload))
+    return db.posted(pay_invoice, number)
 
 
 @bp.get("/invoices/<number>")

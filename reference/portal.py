@@ -4,7 +4,6 @@ import datetime
 import secrets
 
 from flask import Blueprint
-from flask import request
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -48,8 +47,7 @@ def check_session(conn: Connection, token: str) -> dict:
 @bp.post("/sessions")
 def open_session_view():
     """Log in to the portal."""
-    payload = request.get_json(silent=True)
-    return db.write(lambda conn: open_session(conn, payload))
+    return db.posted(open_session)
 
 
 @bp.get("/sessions/<token>")
