@@ -10,6 +10,7 @@ validity period, absence from the CRL, signing key usage, and IIN/BIN equal to t
 
 import argparse
 import datetime
+import functools
 import hashlib
 import re
 import sys
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import ExtensionPolicy
 from cryptography.x509.verification import PolicyBuilder
@@ -64,6 +66,12 @@ def _signer_files(signer: str) -> tuple[Path, Path]:
     return (_settings.keys_dir / f"{signer}.key.pem", _settings.keys_dir / f"{signer}.cert.pem")
 
 
+@functools.lru_cache(maxsize=16)
+def _private_key(path: str, mtime: float):
+    """Load a signing key once per file version (loading checks the RSA key: slow)."""
+    return serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+
+
 def sign_document(*, document: dict, signer: str) -> dict:
     """Render document as XML and sign it (enveloped XMLDSig) with the signer's key."""
     key_path, cert_path = _signer_files(signer)
@@ -77,7 +85,9 @@ def sign_document(*, document: dict, signer: str) -> dict:
     cert_pem = cert_path.read_bytes()
     signed_at = _now().isoformat()
     # signed_at is covered by the signature, so verify_document can judge the key at that time
-    signed_xml = xmldoc.sign_enveloped(xml, key_pem=key_path.read_bytes(), cert_pem=cert_pem,
+    signed_xml = xmldoc.sign_enveloped(xml, key_pem=_private_key(str(key_path),
+                                                                 key_path.stat().st_mtime),
+                                       cert_pem=cert_pem,
                                        attributes={"signed_at": signed_at})
     subject = x509.load_pem_x509_certificate(cert_pem).subject.rfc4514_string()
     return {"signed_xml": signed_xml, "signer": signer, "certificate_subject": subject,
