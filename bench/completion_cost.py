@@ -314,10 +314,10 @@ def print_table(result: dict) -> None:
     hot = sides["hot"]
     print(f"per instance: state {hot['state_bytes']:.0f} B; journal {hot['journal_rows']:.0f} rows,"
           f" {hot['journal_bytes']:.0f} B ({hot['journal_payload_bytes']:.0f} B payload)")
-    print("note: the FLOOR calls the same handlers as Qyzmet (HTTP to the reference state systems, "
-          "XMLDSig signing) from a plain PythonScriptEngine;\n'canned' answers service tasks from memory. '- handlers' "
-          "removes the journalled handler time.\n'find' = locating the ready task (GET /tasks), "
-          "per completion, not in the cost.")
+    print("note: the FLOOR calls the same handlers as Qyzmet (HTTP to the reference state "
+          "systems, XMLDSig signing)\nfrom a plain PythonScriptEngine; 'canned' answers service "
+          "tasks from memory. '- handlers' removes the\njournalled handler time. 'find' = locating "
+          "the ready task (GET /tasks), per completion, not in the cost.")
 
 
 def main(argv=None) -> int:
