@@ -55,3 +55,31 @@ def kind_of(value: str) -> str:
     if value[4] in _LEGAL_ENTITY_TYPES:
         return "legal_entity"
     raise ValueError(f"{value} is neither an IIN nor a BIN")
+
+
+_BIN_TYPES = {"4": "resident legal entity", "5": "non-resident legal entity",
+              "6": "individual entrepreneur in joint entrepreneurship"}
+_BIN_DIVISIONS = {"0": "head unit", "1": "branch", "2": "representative office",
+                  "3": "peasant (farm) enterprise in joint entrepreneurship"}
+
+
+def describe(value: str) -> dict:
+    """Return what a valid IIN or BIN says about its holder; raise ValueError if invalid.
+
+    IIN: birth date, sex and century (digits 1-7). BIN: registration year and month
+    (digits 1-4), type (5) and division (6).
+    """
+    if not is_valid_iin_bin(value):
+        raise ValueError(f"{value!r} is not a valid IIN/BIN (12 digits with a check digit)")
+    if kind_of(value) == "individual":
+        born = _birth_date(value)
+        return {"kind": "individual", "iin": value, "birth_date": born.isoformat(),
+                "sex": "male" if int(value[6]) % 2 else "female",
+                "century": born.year // 100 + 1}
+    year = 2000 + int(value[0:2]) if int(value[0:2]) < 90 else 1900 + int(value[0:2])
+    month = int(value[2:4])
+    if not 1 <= month <= 12:
+        raise ValueError(f"{value} has no registration month")
+    return {"kind": "legal_entity", "bin": value, "registered": f"{year:04d}-{month:02d}",
+            "type": _BIN_TYPES[value[4]],
+            "division": _BIN_DIVISIONS.get(value[5], f"code {value[5]}")}

@@ -154,3 +154,17 @@ def test_openapi_documents_the_contract(client):
                  "/tasks/{id}/complete", "/instances/{id}/history"):
         assert path in document["paths"], path
     assert document["paths"]["/tasks/{id}/complete"]["post"]["responses"]["422"]
+
+
+def test_identifiers_are_explained_or_refused(api):
+    described = api.get("operator", "/identifiers/900115300003").json
+    assert (described["birth_date"], described["sex"]) == ("1990-01-15", "male")
+    refused = api.get("operator", "/identifiers/900115300004")
+    assert refused.status_code == 422 and "value" in refused.json["errors"]
+
+
+def test_start_form_checks_the_iin_check_digit(api):
+    answer = api.post("operator", "/instances", json={
+        "process": PROCESS, "data": {"applicant_iin_bin": "900115300004", "licence_case": "issue"}})
+    assert answer.status_code == 422
+    assert "check digit" in answer.json["errors"]["applicant_iin_bin"]

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -71,8 +72,8 @@ def test_good_portal_application_gets_a_licence_that_verifies(api, state_systems
 
 
 def _verify(path, pki_dir):
-    return subprocess.run([sys.executable, "-c", "import sys; from handlers.eds import main; "
-                           "sys.exit(main(sys.argv[1:]))", "verify", str(path),
+    cli = Path(sys.executable).with_name("qyzmet-verify")  # the documented console script
+    return subprocess.run([str(cli), "verify", str(path),
                            "--trust", str(pki_dir / "ca-chain.pem"),
                            "--crl", str(pki_dir / "crl.pem")],
                           capture_output=True, text=True, check=False, timeout=60)

@@ -17,6 +17,7 @@ from app.forms import FormMissing
 from app.store import Conflict
 from app.views import downloads
 from app.views.openapi import openapi_document
+from handlers import identifiers
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -152,6 +153,15 @@ def document(instance_id, name):
 @login_required
 def retry(instance_id):
     return jsonify(services.retry_instance(_runtime(), g.actor, instance_id))
+
+
+@bp.get("/identifiers/<value>")
+@login_required
+def identifier(value):
+    try:
+        return jsonify(identifiers.describe(value))
+    except ValueError as err:
+        return _error(422, "the data is not valid", errors={"value": str(err)})
 
 
 @bp.get("/tasks")

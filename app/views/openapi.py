@@ -35,6 +35,9 @@ OPERATIONS = [
      "200", {"type": "string"}, "401 403 404"),
     ("post", "/instances/{id}/retry", "Retry the failed service task of an instance in incident",
      None, "200", _OBJ, "401 403 404 409"),
+    ("get", "/identifiers/{value}", "What an IIN (birth date, sex, century) or a BIN "
+     "(registration month, type, division) says; 422 when the check digit is wrong", None, "200",
+     _OBJ, "401 422"),
     ("get", "/tasks", "Tasks in your lanes; filter with ?instance=&role=&state=", None, "200",
      {"type": "array", "items": _TASK}, "401"),
     ("get", "/tasks/{id}", "A task with its form {schema, ui} and data", None, "200", _OBJ,

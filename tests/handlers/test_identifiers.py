@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from handlers import identifiers
 from handlers.identifiers import check_digit
 from handlers.identifiers import is_valid_iin_bin
 from handlers.identifiers import kind_of
@@ -99,3 +100,23 @@ def test_at_most_one_check_digit_is_valid(prefix):
     assert len(valid) <= 1
     digit = check_digit(prefix)
     assert valid == ([] if digit is None else [digit])
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("900115300003", {"kind": "individual", "birth_date": "1990-01-15", "sex": "male",
+                      "century": 20}),
+    ("000520600016", {"birth_date": "2000-05-20", "sex": "female", "century": 21}),
+    ("800416100254", {"birth_date": "1880-04-16", "century": 19}),
+    ("150140000012", {"kind": "legal_entity", "registered": "2015-01",
+                      "type": "resident legal entity", "division": "head unit"}),
+    ("160341000017", {"registered": "2016-03", "division": "branch"}),
+    ("160560000018", {"type": "individual entrepreneur in joint entrepreneurship"}),
+])
+def test_describe_reads_the_parts(value, expected):
+    assert identifiers.describe(value).items() >= expected.items()
+
+
+@pytest.mark.parametrize("value", ["900115300004", "12345", "75123130056x"])
+def test_describe_refuses_invalid_numbers(value):
+    with pytest.raises(ValueError, match="not a valid"):
+        identifiers.describe(value)
