@@ -1,42 +1,15 @@
 """E-licensing: applications, one decision each, and licence reissue/duplicate/revoke."""
 
 import datetime
-import json
 import re
-import urllib.error
-import urllib.request
 
-import pytest
-
-from reference import create_app
-from reference.server import ReferenceServer
+from tests.reference.http import call
 
 YEAR = datetime.datetime.now(datetime.UTC).year
 APPLICATION = {"applicant_iin_bin": "150140000012", "service": "survey_license",
                "licence_case": "issue"}
 HOLDER = {"holder_iin_bin": "150140000012", "holder_name": '"Shygys Geo Survey" LLP',
           "activity": "topographic and geodetic survey"}
-
-
-@pytest.fixture
-def service(tmp_path):
-    """Serve fresh reference systems on a free loopback port."""
-    server = ReferenceServer(create_app(f"sqlite:///{tmp_path}/reference.sqlite")).start()
-    yield server
-    server.stop()
-
-
-def call(server, method, path, payload=None):
-    """Send one request; return (status, decoded JSON body)."""
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(  # noqa: S310 - http on loopback only
-        server.url + path, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read())
 
 
 def register(server):

@@ -12,42 +12,11 @@ import pytest
 
 from reference import create_app
 from reference.server import ReferenceServer
+from tests.reference.http import call
+from tests.reference.http import send
 
 PERSON = "/gbdfl/persons/900115300003"
 INVOICE = {"payer_iin_bin": "150140000012", "service": "survey_license", "amount_mci": 1}
-
-
-@pytest.fixture
-def database(tmp_path):
-    """Return the URL of a fresh SQLite file."""
-    return f"sqlite:///{tmp_path}/reference.sqlite"
-
-
-@pytest.fixture
-def service(database):
-    """Serve fresh reference systems with /_control on a free loopback port."""
-    server = ReferenceServer(create_app(database, faults=True)).start()
-    yield server
-    server.stop()
-
-
-def send(server, method, path, payload=None):
-    """Send one request; return (status, Content-Type, raw body)."""
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(  # noqa: S310 - http on loopback only
-        server.url + path, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-            return answer.status, answer.headers["Content-Type"], answer.read()
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, error.headers["Content-Type"], error.read()
-
-
-def call(server, method, path, payload=None):
-    """Send one request; return (status, decoded JSON body)."""
-    status, _, body = send(server, method, path, payload)
-    return status, json.loads(body)
 
 
 def arm(server, **fault):

@@ -1,38 +1,13 @@
 """GBD FL, GBD UL and portal sessions, over real HTTP on loopback."""
 
 import datetime
-import json
 import sqlite3
-import urllib.error
-import urllib.request
 from contextlib import closing
 
 import pytest
 
-from reference import create_app
 from reference.seed import DEMO_PASSWORD
-from reference.server import ReferenceServer
-
-
-@pytest.fixture
-def service(tmp_path):
-    """Serve fresh reference systems on a free loopback port."""
-    server = ReferenceServer(create_app(f"sqlite:///{tmp_path}/reference.sqlite")).start()
-    yield server
-    server.stop()
-
-
-def call(server, method, path, payload=None):
-    """Send one request; return (status, decoded JSON body)."""
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(  # noqa: S310 - http on loopback only
-        server.url + path, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read())
+from tests.reference.http import call
 
 
 def test_person_found_with_sex_from_the_seventh_digit(service):

@@ -1,10 +1,7 @@
 """PEP invoices and payments, the seeded invoices, and Idempotency-Key replay."""
 
 import datetime
-import json
 import sqlite3
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 
@@ -13,34 +10,10 @@ import pytest
 from reference import create_app
 from reference.pep import MCI_BY_YEAR
 from reference.pep import mci_for
-from reference.server import ReferenceServer
+from tests.reference.http import call
 
 MCI = mci_for(datetime.datetime.now(datetime.UTC).year)
 INVOICE = {"payer_iin_bin": "150140000012", "service": "survey_license", "amount_mci": 10}
-
-
-@pytest.fixture
-def service(tmp_path):
-    """Serve fresh reference systems on a free loopback port."""
-    server = ReferenceServer(create_app(f"sqlite:///{tmp_path}/reference.sqlite")).start()
-    yield server
-    server.stop()
-
-
-def call(server, method, path, payload=None, key=None):
-    """Send one request, with an Idempotency-Key if given; return (status, JSON body)."""
-    data = None if payload is None else json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json"}
-    if key is not None:
-        headers["Idempotency-Key"] = key
-    request = urllib.request.Request(  # noqa: S310 - http on loopback only
-        server.url + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read())
 
 
 def count_rows(tmp_path, table):
