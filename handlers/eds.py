@@ -229,17 +229,25 @@ def verify_document(signed_xml: str | bytes) -> dict:
             "document": signed.document}
 
 
-def verify_request_signature(*, signed_request: str, iin_bin: str) -> dict:
-    """Check the applicant's signed XML request (condition 3) for the applicant iin_bin."""
+def verify_request_signature(*, signed_request: str, iin_bin: str,
+                             expected: dict | None = None) -> dict:
+    """Check the applicant's signed XML request (condition 3) for the applicant iin_bin.
+
+    `expected` holds fields the signed request must carry with the same values as the
+    submitted form (IIN/BIN, invoice, case), so a signature cannot be moved to other data.
+    """
     signed, reason = _open(signed_request if isinstance(signed_request, (str, bytes)) else "")
     if signed is None:
         return {"valid": False, "reason": reason, "subject_iin": None, "subject_bin": None}
     identity = _identity(signed.certificate)
     reason = _reject_reason(signed.certificate, _now())
     # a legal entity's certificate signs for its BIN, an individual's for the IIN
-    expected = identity["bin"] or identity["iin"]
+    fields, expected = expected, identity["bin"] or identity["iin"]
     if reason is None and (expected is None or expected != str(iin_bin).strip()):
         reason = "iin_bin_mismatch"
+    if reason is None and any(str(value) != signed.document.get(name)
+                              for name, value in (fields or {}).items()):
+        reason = "content_mismatch"
     return {"valid": reason is None, "reason": reason, "subject_iin": identity["iin"],
             "subject_bin": identity["bin"]}
 

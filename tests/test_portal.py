@@ -84,3 +84,12 @@ def test_portal_channel_needs_the_portal_fields(api):
     answer = api.post("portal", "/instances", json={"process": PROCESS, "data": data})
     assert answer.status_code == 422
     assert {"portal_session", "invoice_number", "signed_request"} <= set(answer.json["errors"])
+
+
+def test_signature_cannot_be_moved_to_other_form_data(api, state_systems):
+    data = portal.application(state_systems.url, "900115300003")
+    data["invoice_number"] = portal.paid_invoice(state_systems.url, "900115300003")
+    instance_id = api.start(data, user="portal")
+    assert _outcome(api, instance_id) == ("completed", "signature_not_confirmed")
+    check = api.get("auditor", f"/instances/{instance_id}").json["data"]["request_signature"]
+    assert check["reason"] == "content_mismatch"
