@@ -77,7 +77,7 @@ def _current_workflow(rt: Runtime, instance: ProcessInstance):
 def get_instance(rt: Runtime, actor: Actor, instance_id: str) -> dict:
     """Return an instance with its current data and tasks."""
     instance, definition = _readable_instance(rt, actor, instance_id)
-    wf = _current_workflow(rt, instance)
+    data = engine.current_data(_current_workflow(rt, instance))
     tasks = db.session.scalars(select(Task).where(Task.instance_id == instance_id)
                                .order_by(Task.created_at))
     return {"id": instance.id, "process": definition.key, "version": definition.version,
@@ -86,10 +86,9 @@ def get_instance(rt: Runtime, actor: Actor, instance_id: str) -> dict:
             "outcome": instance.outcome, "incident": instance.incident,
             "title": definition.manifest["title"], "started_by": instance.started_by,
             "created_at": _iso(instance.created_at), "updated_at": _iso(instance.updated_at),
-            "data": engine.current_data(wf), "tasks": [task_dict(t) for t in tasks],
+            "data": data, "tasks": [task_dict(t) for t in tasks],
             "documents": [f"/api/v1/instances/{instance.id}/documents/{name}.xml"
-                          for name, value in sorted(engine.current_data(wf).items())
-                          if isinstance(value, dict) and "signed_xml" in value]}
+                          for name in _signed(data)]}
 
 
 def list_tasks(actor: Actor, instance=None, role=None, state=None) -> list[dict]:
@@ -166,12 +165,16 @@ def list_instances(rt: Runtime, actor: Actor, limit: int = 200) -> list[dict]:
     return found
 
 
+def _signed(data: dict) -> dict[str, str]:
+    """Return the signed documents in instance data: {data name: signed XML}."""
+    return {name: value["signed_xml"] for name, value in sorted(data.items())
+            if isinstance(value, dict) and isinstance(value.get("signed_xml"), str)}
+
+
 def signed_documents(rt: Runtime, actor: Actor, instance_id: str) -> dict[str, str]:
     """Return the instance's signed documents {data name: signed XML} (a licence, say)."""
     instance, _ = _readable_instance(rt, actor, instance_id)
-    data = engine.current_data(_current_workflow(rt, instance))
-    return {name: value["signed_xml"] for name, value in sorted(data.items())
-            if isinstance(value, dict) and isinstance(value.get("signed_xml"), str)}
+    return _signed(engine.current_data(_current_workflow(rt, instance)))
 
 
 def signed_document(rt: Runtime, actor: Actor, instance_id: str, name: str) -> str:
