@@ -27,11 +27,12 @@ from cryptography.x509.verification import Store
 from cryptography.x509.verification import VerificationError
 
 from handlers import xmldoc
+from handlers.cli import USAGE_EXIT
+from handlers.cli import OneLineParser
 from handlers.errors import HandlerError
 from handlers.errors import Unavailable
 
 _SIGNER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-USAGE_EXIT = 2
 
 
 @dataclass
@@ -252,17 +253,9 @@ def verify_request_signature(*, signed_request: str, iin_bin: str,
             "subject_bin": identity["bin"]}
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Report bad arguments in one line and exit 2."""
-
-    def error(self, message: str):
-        """Print the problem on one line to stderr and exit 2."""
-        self.exit(USAGE_EXIT, f"{self.prog}: {message}\n")
-
-
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Return the parsed command line; exit 2 on bad arguments."""
-    parser = _OneLineParser(prog="python -m handlers.eds",
+    parser = OneLineParser(prog="python -m handlers.eds",
                             description="Verify a signed Qyzmet document offline.")
     commands = parser.add_subparsers(dest="command", required=True)
     verify = commands.add_parser("verify", help="verify a signed XML document")

@@ -7,6 +7,8 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.exc import OperationalError
 from werkzeug.serving import make_server
 
+from handlers.cli import USAGE_EXIT
+from handlers.cli import OneLineParser
 from reference import create_app
 from reference import nca
 from reference.server import HOST
@@ -16,20 +18,11 @@ try:  # waitress is the production server; werkzeug's will do without it
 except ImportError:  # pragma: no cover - waitress is a project dependency
     waitress = None
 
-USAGE_EXIT = 2
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """Report bad arguments in one line and exit 2."""
-
-    def error(self, message: str):
-        """Print the problem on one line to stderr and exit 2."""
-        self.exit(USAGE_EXIT, f"{self.prog}: {message}\n")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Return the parsed command line; exit 2 on bad arguments."""
-    parser = _OneLineParser(prog="python -m reference",
+    parser = OneLineParser(prog="python -m reference",
                             description="Serve the reference state systems on 127.0.0.1.")
     parser.add_argument("--port", type=int, default=5001, help="TCP port (0 = any free port)")
     parser.add_argument("--database", default="sqlite:///instance/reference.sqlite",
