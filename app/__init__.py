@@ -8,6 +8,7 @@ from flask import Flask
 import handlers
 from app import cli
 from app import config
+from app import security
 from app import sqlite
 from app.models import db
 from app.services import Runtime
@@ -21,6 +22,7 @@ def create_app(test_config=None):
     """Create and configure an instance of the Qyzmet application."""
     app = Flask(__name__, instance_path=str(ROOT / "instance"), instance_relative_config=True)
     app.config.from_mapping(config.defaults(app.instance_path))
+    app.config.from_mapping(security.defaults())
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
         app.config.from_prefixed_env("QYZMET")
@@ -41,4 +43,7 @@ def create_app(test_config=None):
     cli.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
+    security.csrf.exempt(api.bp)  # bearer tokens: a browser never sends them on its own
+    app.extensions["limiter"] = security.init_app(
+        app, sign_in_views=[web.login, api.token], other_limited=[api.change_password])
     return app

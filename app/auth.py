@@ -1,20 +1,31 @@
-"""Staff accounts, passwords, API tokens and the rules of who may do what."""
+"""Staff accounts, passwords and credentials (browser sessions, API tokens) that can be ended.
 
+A credential is a random secret held by the client; the database keeps only its sha256, who
+it belongs to, when it expires and whether it was revoked, so logout, `DELETE /api/v1/auth/
+token`, an admin or a password change ends it at once, in every process that serves it.
+Who may do what with an actor is `app.policy`.
+"""
+
+import datetime
+import functools
+import hashlib
+import secrets
 import time
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature
-from itsdangerous import SignatureExpired
-from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import insert
 from sqlalchemy import select
+from sqlalchemy import update
 from werkzeug.security import check_password_hash
 from werkzeug.security import generate_password_hash
 
+from app.models import Credential
 from app.models import User
 from app.models import db
+from app.models import utcnow
 
-TOKEN_MAX_AGE = 12 * 3600
-READ_ALL_ROLES = frozenset({"auditor", "admin"})
+DEFAULT_HASH_METHOD = "scrypt"
+MIN_PASSWORD_LENGTH = 10
 DEMO_USERS = [
     ("operator", "Aliya Operator", "operator"),
     ("office", "Bolat Office", "office"),
@@ -25,6 +36,8 @@ DEMO_USERS = [
     ("admin", "Marat Admin", "admin"),
     ("portal", "egov.kz portal integration", "portal"),
 ]
+CREDENTIALS = Credential.__table__
+USERS = User.__table__
 
 
 @dataclass(frozen=True)
@@ -35,29 +48,39 @@ class Actor:
     full_name: str
     roles: frozenset[str]
 
-    def may_read_everything(self) -> bool:
-        """Auditors and admins read every instance and journal."""
-        return bool(self.roles & READ_ALL_ROLES)
+
+class PasswordRefused(ValueError):
+    """A new password does not meet the rules; `errors` maps fields to messages."""
+
+    def __init__(self, errors: dict):
+        super().__init__("password refused")
+        self.errors = errors
 
 
-def _actor(user: User) -> Actor:
-    return Actor(user.username, user.full_name, user.role_set)
+@functools.lru_cache(maxsize=8)
+def _decoy_hash(method: str) -> str:
+    """Return a hash to check unknown usernames against, so they cost what known ones cost."""
+    return generate_password_hash(secrets.token_hex(16), method=method)
 
 
-def authenticate(username: str, password: str) -> Actor | None:
-    """Return the actor for valid credentials, else None."""
-    user = db.session.scalar(select(User).where(User.username == username))
-    if user is None or not check_password_hash(user.password_hash, password or ""):
+def _user_row(username: str):
+    with db.engine.connect() as conn:
+        return conn.execute(select(USERS).where(USERS.c.username == username)).first()
+
+
+def authenticate(username: str, password: str, method: str = DEFAULT_HASH_METHOD) -> Actor | None:
+    """Return the actor for valid credentials, else None, in the same time either way."""
+    row = _user_row(username) if isinstance(username, str) else None
+    stored = row.password_hash if row is not None else _decoy_hash(method)
+    matches = check_password_hash(stored, password if isinstance(password, str) else "")
+    if row is None or not matches:
         return None
-    return _actor(user)
+    return Actor(row.username, row.full_name, frozenset(row.roles.split()))
 
 
 def find_actor(username: str) -> Actor | None:
     """Return the actor with this username, or None."""
-    users = User.__table__
-    with db.engine.connect() as conn:
-        row = conn.execute(select(users.c.username, users.c.full_name, users.c.roles)
-                           .where(users.c.username == username)).first()
+    row = _user_row(username)
     return Actor(row.username, row.full_name, frozenset(row.roles.split())) if row else None
 
 
@@ -71,8 +94,10 @@ class Directory:
         self.ttl = ttl
         self._seen: dict[str, tuple[float, Actor | None]] = {}
 
-    def find(self, username: str) -> Actor | None:
-        """Return the actor with this username, or None."""
+    def find(self, username) -> Actor | None:
+        """Return the actor with this username, or None (also for non-strings)."""
+        if not isinstance(username, str):
+            return None
         now = time.monotonic()
         seen = self._seen.get(username)
         if seen is None or now - seen[0] > self.ttl:
@@ -84,32 +109,86 @@ class Directory:
 
     def roles_of(self, username) -> frozenset[str]:
         """Return the roles of a user (empty for unknown users or non-strings)."""
-        actor = self.find(username) if isinstance(username, str) else None
+        actor = self.find(username)
         return actor.roles if actor else frozenset()
 
 
-def issue_token(secret: str, actor: Actor) -> str:
-    """Return a signed API token for the actor."""
-    return URLSafeTimedSerializer(secret, salt="api-token").dumps({"u": actor.username})
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def actor_from_token(secret: str, token: str, directory: Directory) -> Actor | None:
-    """Return the actor a valid, unexpired token names, else None."""
-    try:
-        signer = URLSafeTimedSerializer(secret, salt="api-token")
-        payload = signer.loads(token, max_age=TOKEN_MAX_AGE)
-    except (BadSignature, SignatureExpired):
+def open_credential(username: str, kind: str, lifetime: int) -> str:
+    """Start a session or token of `lifetime` seconds for a user; return its secret."""
+    secret = f"qz_{secrets.token_urlsafe(32)}"
+    now = utcnow()
+    with db.engine.begin() as conn:
+        conn.execute(insert(CREDENTIALS), [{
+            "digest": _digest(secret), "kind": kind, "username": username, "created_at": now,
+            "expires_at": now + datetime.timedelta(seconds=lifetime)}])
+    return secret
+
+
+def actor_for(secret, kind: str, directory: Directory) -> Actor | None:
+    """Return the actor of a live (unexpired, unrevoked) credential, else None."""
+    if not isinstance(secret, str) or not secret.startswith("qz_") or len(secret) > 100:
         return None
-    return directory.find(payload.get("u", "")) if isinstance(payload, dict) else None
+    query = select(CREDENTIALS.c.username).where(
+        CREDENTIALS.c.digest == _digest(secret), CREDENTIALS.c.kind == kind,
+        CREDENTIALS.c.revoked_at.is_(None), CREDENTIALS.c.expires_at > utcnow())
+    with db.engine.connect() as conn:
+        username = conn.execute(query).scalar()
+    return directory.find(username) if username else None
 
 
-def ensure_demo_users(password: str) -> int:
-    """Create the demo users that do not exist yet; return how many were created."""
-    created, password_hash = 0, generate_password_hash(password)
+def revoke(secret) -> bool:
+    """End one credential; tell whether it was live."""
+    if not isinstance(secret, str):
+        return False
+    with db.engine.begin() as conn:
+        done = conn.execute(update(CREDENTIALS).where(
+            CREDENTIALS.c.digest == _digest(secret), CREDENTIALS.c.revoked_at.is_(None))
+            .values(revoked_at=utcnow()))
+    return done.rowcount == 1
+
+
+def revoke_all(username: str, kind: str | None = None) -> int:
+    """End every live credential of a user (of one kind, or all); return how many."""
+    where = [CREDENTIALS.c.username == username, CREDENTIALS.c.revoked_at.is_(None)]
+    if kind:
+        where.append(CREDENTIALS.c.kind == kind)
+    with db.engine.begin() as conn:
+        return conn.execute(update(CREDENTIALS).where(*where).values(revoked_at=utcnow())).rowcount
+
+
+def check_new_password(password) -> dict[str, str]:
+    """Return {field: message} for a new password that breaks the rules; empty when fine."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        return {"new_password": f"Use at least {MIN_PASSWORD_LENGTH} characters."}
+    if len(password) > 200:
+        return {"new_password": "Use at most 200 characters."}
+    return {}
+
+
+def set_password(username: str, password: str, method: str = DEFAULT_HASH_METHOD) -> int:
+    """Give a user a new password and end all their sessions and tokens; return how many."""
+    errors = check_new_password(password)
+    if errors:
+        raise PasswordRefused(errors)
+    with db.engine.begin() as conn:
+        changed = conn.execute(update(USERS).where(USERS.c.username == username).values(
+            password_hash=generate_password_hash(password, method=method))).rowcount
+    if changed != 1:
+        raise LookupError(f"no user '{username}'")
+    return revoke_all(username)
+
+
+def ensure_demo_users(password: str, method: str = DEFAULT_HASH_METHOD) -> int:
+    """Create the demo users that do not exist yet, each with its own salt; return how many."""
+    created = 0
     for username, full_name, roles in DEMO_USERS:
         if db.session.scalar(select(User).where(User.username == username)) is None:
             db.session.add(User(username=username, full_name=full_name, roles=roles,
-                                password_hash=password_hash))
+                                password_hash=generate_password_hash(password, method=method)))
             created += 1
     db.session.commit()
     return created

@@ -19,8 +19,11 @@ EXTRA_DAYS_OFF = {
     datetime.date(2025, 1, 3),  # transferred from Sunday 5 January 2025
 }
 EXTRA_WORKING_DAYS = {datetime.date(2025, 1, 5)}
+MAX_WORKING_DAYS = 3660  # about fourteen years: no regulated step is longer
+MAX_DURATION = datetime.timedelta(days=3660)
 _DURATION = re.compile(r"^(?:(?P<wd>\d+)WD|PT(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?"
                        r"|P(?P<d>\d+)D)$")
+_MAX_DURATION_TEXT = 32
 
 
 @functools.lru_cache(maxsize=64)
@@ -52,6 +55,8 @@ def add_working_days(start: datetime.datetime, days: int) -> datetime.datetime:
 
     The day of `start` itself is not counted, as the East-Kazakhstan regulations say.
     """
+    if abs(days) > MAX_WORKING_DAYS:
+        raise ValueError(f"{days} working days is beyond the bound of {MAX_WORKING_DAYS}")
     day = start.date()
     counted = 0
     while counted < days:
@@ -68,11 +73,15 @@ def deadline(start: datetime.datetime, duration: str) -> datetime.datetime | Non
     """
     if not duration:
         return None
-    match = _DURATION.match(duration.strip())
+    match = len(duration) <= _MAX_DURATION_TEXT and _DURATION.match(duration.strip())
     if not match:
-        raise ValueError(f"unknown duration '{duration}': use e.g. 10WD, P3D or PT20M")
+        raise ValueError(f"unknown duration '{duration[:_MAX_DURATION_TEXT]}': "
+                         f"use e.g. 10WD, P3D or PT20M")
     parts = {k: int(v) for k, v in match.groupdict().items() if v}
     if "wd" in parts:
         return add_working_days(start, parts["wd"])
-    return start + datetime.timedelta(days=parts.get("d", 0), hours=parts.get("h", 0),
-                                      minutes=parts.get("m", 0), seconds=parts.get("s", 0))
+    seconds = ((parts.get("d", 0) * 24 + parts.get("h", 0)) * 60 + parts.get("m", 0)) * 60
+    seconds += parts.get("s", 0)
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"duration '{duration}' is longer than {MAX_DURATION.days} days")
+    return start + datetime.timedelta(seconds=seconds)

@@ -51,8 +51,8 @@ def prepare_demo(password: str) -> None:
     """Create tables, deploy diagrams, the demo users and the staff signing keys."""
     for row in deploy_all():
         click.echo(f"deployed {row.key} v{row.version} ({row.sha256[:12]})")
-    created = auth.ensure_demo_users(password)
     config = current_app.config
+    created = auth.ensure_demo_users(password, config["PASSWORD_HASH_METHOD"])
     signers = provision_signing_keys(Path(config["PKI_DIR"]), Path(config["KEYS_DIR"]))
     click.echo(f"demo users: {created} created; signing keys: {', '.join(signers) or 'none'}")
 
@@ -82,7 +82,32 @@ def deploy_command():
         click.echo("nothing changed")
 
 
+@click.command("set-password")
+@with_appcontext
+@click.argument("username")
+@click.password_option(help="the new password (asked twice when left out)")
+def set_password_command(username, password):
+    """Give a user a new password; every session and token of theirs ends."""
+    try:
+        ended = auth.set_password(username, password, current_app.config["PASSWORD_HASH_METHOD"])
+    except auth.PasswordRefused as err:
+        _fail(next(iter(err.errors.values())))
+    except LookupError as err:
+        _fail(str(err))
+    click.echo(f"password of {username} changed; {ended} sessions and tokens ended")
+
+
+@click.command("revoke")
+@with_appcontext
+@click.argument("username")
+def revoke_command(username):
+    """End every session and API token of a user at once."""
+    if auth.find_actor(username) is None:
+        _fail(f"no user '{username}'")
+    click.echo(f"{auth.revoke_all(username)} sessions and tokens of {username} ended")
+
+
 def init_app(app) -> None:
     """Register the commands with the Flask CLI."""
-    app.cli.add_command(init_demo_command)
-    app.cli.add_command(deploy_command)
+    for command in (init_demo_command, deploy_command, set_password_command, revoke_command):
+        app.cli.add_command(command)

@@ -73,14 +73,15 @@ def deploy_directory(bpmn_dir: Path, deployed_by: str) -> list[ProcessDefinition
     return created
 
 
+def all_definitions() -> list[ProcessDefinition]:
+    """Return every deployed version of every process, oldest first per process."""
+    return list(db.session.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key,
+                                                                      ProcessDefinition.version)))
+
+
 def latest_definitions() -> list[ProcessDefinition]:
     """Return the newest version of every deployed process."""
-    rows = db.session.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key,
-                                                                 ProcessDefinition.version))
-    newest = {}
-    for row in rows:
-        newest[row.key] = row
-    return list(newest.values())
+    return list({row.key: row for row in all_definitions()}.values())
 
 
 def latest(key: str) -> ProcessDefinition | None:

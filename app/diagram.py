@@ -13,6 +13,9 @@ NS = {
     "spiffworkflow": "http://spiffworkflow.org/bpmn/schema/1.0/core",
 }
 TASK_KINDS = ("userTask", "serviceTask", "scriptTask", "manualTask", "callActivity", "task")
+ANY_CASE = "*"  # the key of a fee that applies to every case
+# start data the service sets from the deployed diagram, never the applicant
+SERVICE_FIELDS = ("fee_mci", "service_key", "service_version")
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
 
 
@@ -62,6 +65,59 @@ def _process_manifest(process) -> dict:
             "start_lanes": sorted({lane_of[s.get("id")] for s in starts if s.get("id") in lane_of})}
 
 
+def _fee(text: str) -> int:
+    """Return a fee in whole MCI from text; raise ValueError unless it is a positive integer."""
+    fee = int(text.strip())
+    if fee < 1:
+        raise ValueError(f"a fee must be at least 1 MCI, not {fee}")
+    return fee
+
+
+def parse_fee_mci(text: str) -> dict[str, int]:
+    """Return {case: fee in MCI} from "issue=10; reissue=1" ("*" for a plain number: any case)."""
+    if "=" not in text:
+        return {ANY_CASE: _fee(text)}
+    fees = {}
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        case, _, fee = item.partition("=")
+        if not case.strip() or case.strip() in fees:
+            raise ValueError(f"case {case.strip()!r} is empty or given twice")
+        fees[case.strip()] = _fee(fee)
+    return fees
+
+
+def fee_for(fees: dict[str, int] | None, case) -> int | None:
+    """Return the fee in MCI for case from a manifest's fee_mci map, or None if none applies."""
+    if not fees:
+        return None
+    return fees.get(case, fees.get(ANY_CASE)) if isinstance(case, str) else fees.get(ANY_CASE)
+
+
+def service_fields(manifest: dict, key: str, version: int, case) -> dict:
+    """Return the start data the service sets: fee in MCI for case, service key and version.
+
+    Raise LookupError if the regulation has fees but none for case.
+    """
+    fields = {"service_key": key, "service_version": version}
+    if manifest.get("fee_mci"):
+        fee = fee_for(manifest["fee_mci"], case)
+        if fee is None:
+            raise LookupError(f"The regulation sets no fee for the case {case!r}.")
+        fields["fee_mci"] = fee
+    return fields
+
+
+def _fees(path: Path, process, props: dict[str, str]) -> dict[str, int] | None:
+    """Return the process's fee_mci property as {case: MCI}; DiagramError if it is malformed."""
+    if "fee_mci" not in props:
+        return None
+    try:
+        return parse_fee_mci(props["fee_mci"])
+    except ValueError as err:
+        raise DiagramError(f"{path.name}: process {process.get('id')}: fee_mci "
+                           f"{props['fee_mci']!r} is not 'N' or 'case=N; ...': {err}") from None
+
+
 def read_processes(path: Path) -> dict[str, dict]:
     """Return {process id: manifest} for every executable process in a BPMN file."""
     root = parse_xml(path)
@@ -75,6 +131,7 @@ def read_processes(path: Path) -> dict[str, dict]:
                              process.get("id") for lang in ("kk", "ru", "en")}
         manifest["regulation"] = props.get("regulation")
         manifest["is_regulation"] = "title_en" in props
+        manifest["fee_mci"] = _fees(path, process, props)
         if props.get("start_roles"):
             manifest["start_lanes"] = sorted(props["start_roles"].split())
         found[process.get("id")] = manifest

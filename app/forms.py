@@ -5,6 +5,7 @@ process is `start`. Errors come back as {field: message}, ready for a 422 or the
 """
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from functools import lru_cache
@@ -16,6 +17,7 @@ from jsonschema import FormatChecker
 from handlers import identifiers
 
 START = "start"
+_INTEGER = re.compile(r"-?[0-9]{1,15}")  # ASCII digits only: "²".isdigit() is True
 FORMATS = FormatChecker()
 
 
@@ -63,19 +65,35 @@ def load_form(forms_dir: Path, process_key: str, task_id: str) -> Form:
     return _load(str(forms_dir), process_key, task_id)
 
 
+_TYPE_WORDS = {"integer": "a whole number", "number": "a number", "string": "text",
+               "boolean": "yes or no", "object": "an object", "array": "a list"}
+# Messages that never echo the submitted value: it may be huge, or not meant to be shown.
+_MESSAGES = {
+    "required": lambda error: "This field is required.",
+    "const": lambda error: "Please confirm.",
+    "maxLength": lambda error: f"Use at most {error.validator_value} characters.",
+    "minLength": lambda error: f"Use at least {error.validator_value} characters.",
+    "maximum": lambda error: f"Use at most {error.validator_value}.",
+    "minimum": lambda error: f"Use at least {error.validator_value}.",
+    "pattern": lambda error: "This is not in the expected format.",
+    "enum": lambda error: "Choose one of: " + ", ".join(map(str, error.validator_value)) + ".",
+    "type": lambda error: "Enter " + _TYPE_WORDS.get(str(error.validator_value), "a value") + ".",
+    "format": lambda error: (
+        "Not a valid IIN/BIN: 12 digits with a correct check digit."
+        if error.validator_value == "iin-bin" else f"Not a valid {error.validator_value}."),
+}
+
+
 def _message(error) -> str:
     custom = error.schema.get("x-messages", {}) if isinstance(error.schema, dict) else {}
     if error.validator in custom:
         return custom[error.validator]
-    if error.validator == "required":
-        return "This field is required."
-    if error.validator == "const":
-        return "Please confirm."
-    if error.validator == "format" and error.validator_value == "iin-bin":
-        return "Not a valid IIN/BIN: 12 digits with a correct check digit."
+    if error.validator in _MESSAGES:
+        return _MESSAGES[error.validator](error)
     if error.validator == "additionalProperties":
-        return error.message
-    return error.message[:1].upper() + error.message[1:] + "."
+        unexpected = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return "Unexpected fields: " + ", ".join(name[:40] for name in unexpected[:5]) + "."
+    return "This value is not accepted."
 
 
 def validate(form: Form, data, role_of=None) -> dict[str, str]:
@@ -98,7 +116,7 @@ def validate(form: Form, data, role_of=None) -> dict[str, str]:
         role = prop.get("x-role")
         if role and name not in errors and name in data and role_of is not None:
             if role not in role_of(data[name]):
-                errors[name] = f"No user '{data[name]}' with the role '{role}'."
+                errors[name] = f"No user '{str(data[name])[:40]}' with the role '{role}'."
     return errors
 
 
@@ -129,7 +147,7 @@ def coerce(form: Form, fields: dict) -> dict:
         if raw is None or raw == "":
             continue
         if kind == "integer":
-            out[name] = int(raw) if raw.lstrip("-").isdigit() else raw
+            out[name] = int(raw) if _INTEGER.fullmatch(raw) else raw
         else:
             out[name] = raw
     return out

@@ -97,3 +97,19 @@ class AuditEvent(db.Model):
     prev_hash = db.Column(db.String(64), nullable=False)
     hash = db.Column(db.String(64), nullable=False)
     __table_args__ = (UniqueConstraint("instance_id", "seq"),)
+
+
+class Credential(db.Model):
+    """A sign-in that can be ended: a browser session or an API token.
+
+    Only the sha256 of the secret is stored; the secret itself lives in the client's cookie
+    or Authorization header. Logout, `DELETE /api/v1/auth/token`, an admin, or a password
+    change set `revoked_at`, and the credential stops working at once everywhere.
+    """
+
+    digest = db.Column(db.String(64), primary_key=True)
+    kind = db.Column(db.String(16), nullable=False)  # session | token
+    username = db.Column(db.String(64), nullable=False, index=True)
+    created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
+    expires_at = db.Column(db.DateTime(timezone=True), nullable=False)
+    revoked_at = db.Column(db.DateTime(timezone=True))

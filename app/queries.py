@@ -1,6 +1,7 @@
 """Read-side views of processes, instances, tasks and journals, with read permissions."""
 
 import json
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
@@ -8,6 +9,8 @@ from app import audit
 from app import definitions
 from app import engine
 from app import forms
+from app import policy
+from app import redaction
 from app import store
 from app.auth import Actor
 from app.models import AuditEvent
@@ -62,9 +65,16 @@ def _readable_instance(rt: Runtime, actor: Actor, instance_id: str):
     if instance is None:
         raise NotFound(f"no instance {instance_id}")
     definition = rt.definitions.get(instance.definition_id)
-    if not (actor.may_read_everything() or actor.roles & set(definition.manifest["lanes"])):
+    if not policy.may_read_instance(actor, instance.started_by, definition.manifest["lanes"]):
+        if policy.is_integration(actor):  # do not even confirm that someone else's case exists
+            raise NotFound(f"no instance {instance_id}")
         raise Forbidden("you have no role in this process")
     return instance, definition
+
+
+def _shown(rt: Runtime, value):
+    """Return `value` with secrets (portal sessions, signed requests) replaced by digests."""
+    return redaction.redact(value, redaction.secret_names(rt.forms_dir))
 
 
 def _current_workflow(rt: Runtime, instance: ProcessInstance):
@@ -86,16 +96,16 @@ def get_instance(rt: Runtime, actor: Actor, instance_id: str) -> dict:
             "outcome": instance.outcome, "incident": instance.incident,
             "title": definition.manifest["title"], "started_by": instance.started_by,
             "created_at": _iso(instance.created_at), "updated_at": _iso(instance.updated_at),
-            "data": data, "tasks": [task_dict(t) for t in tasks],
+            "data": _shown(rt, data), "tasks": [task_dict(t) for t in tasks],
             "documents": [f"/api/v1/instances/{instance.id}/documents/{name}.xml"
                           for name in _signed(data)]}
 
 
 def list_tasks(actor: Actor, instance=None, role=None, state=None) -> list[dict]:
     """Return tasks the actor may see, filtered; staff see their lanes, auditors all."""
-    query = select(Task).order_by(Task.due_at.is_(None), Task.due_at, Task.created_at)
-    if not actor.may_read_everything():
-        query = query.where(Task.lane.in_(actor.roles))
+    query = (select(Task).join(ProcessInstance, Task.instance_id == ProcessInstance.id)
+             .where(policy.readable_tasks(actor, Task.lane, ProcessInstance.started_by))
+             .order_by(Task.due_at.is_(None), Task.due_at, Task.created_at))
     if instance:
         query = query.where(Task.instance_id == instance)
     if role:
@@ -109,7 +119,10 @@ def _readable_task(actor: Actor, task_id: str) -> Task:
     task = db.session.get(Task, task_id)
     if task is None:
         raise NotFound(f"no task {task_id}")
-    if task.lane not in actor.roles and not actor.may_read_everything():
+    started_by = db.session.get(ProcessInstance, task.instance_id).started_by
+    if not policy.may_read_task(actor, task.lane, started_by):
+        if policy.is_integration(actor):
+            raise NotFound(f"no task {task_id}")
         raise Forbidden(f"this task is for the role '{task.lane}'")
     return task
 
@@ -126,21 +139,40 @@ def get_task(rt: Runtime, actor: Actor, task_id: str) -> dict:
     wf = _current_workflow(rt, instance)
     form = forms.load_form(rt.forms_dir, task.process_key, task.bpmn_id)
     data = engine.task_data(wf, task_id) or {}
-    return {**task_dict(task), "form": form.as_dict(), "data": data,
+    return {**task_dict(task), "form": form.as_dict(), "data": _shown(rt, data),
             "business_key": instance.business_key, "process": definition.key}
 
 
-def _journal(rt: Runtime, actor: Actor, instance_id: str) -> list[AuditEvent]:
+HISTORY_PAGE = 100
+HISTORY_PAGE_MAX = 500
+
+
+def _journal(rt: Runtime, actor: Actor, instance_id: str, after: int = 0,
+             limit: int | None = None) -> list[AuditEvent]:
     _readable_instance(rt, actor, instance_id)
-    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
-                                   .order_by(AuditEvent.seq)))
+    query = (select(AuditEvent).where(AuditEvent.instance_id == instance_id,
+                                      AuditEvent.seq > after).order_by(AuditEvent.seq))
+    return list(db.session.scalars(query if limit is None else query.limit(limit)))
 
 
-def history(rt: Runtime, actor: Actor, instance_id: str) -> list[dict]:
-    """Return the instance's journal in order."""
-    return [{"seq": r.seq, "type": r.type, "at": r.at, "actor": r.actor,
-             "payload": json.loads(r.payload), "hash": r.hash, "prev_hash": r.prev_hash}
-            for r in _journal(rt, actor, instance_id)]
+@dataclass(frozen=True)
+class HistoryPage:
+    """A page of a journal, oldest first; `next_after` is where the next page starts, if any."""
+
+    events: list[dict]
+    next_after: int | None
+
+
+def history(rt: Runtime, actor: Actor, instance_id: str, after: int = 0,
+            limit: int = HISTORY_PAGE) -> HistoryPage:
+    """Return a page of the instance's journal: events after seq `after`, at most `limit`."""
+    if not 1 <= limit <= HISTORY_PAGE_MAX:
+        raise ValueError(f"limit must be between 1 and {HISTORY_PAGE_MAX}")
+    rows = _journal(rt, actor, instance_id, after, limit + 1)
+    events = [{"seq": r.seq, "type": r.type, "at": r.at, "actor": r.actor,
+               "payload": _shown(rt, json.loads(r.payload)), "hash": r.hash,
+               "prev_hash": r.prev_hash} for r in rows[:limit]]
+    return HistoryPage(events, events[-1]["seq"] if len(rows) > limit else None)
 
 
 def verify_history(rt: Runtime, actor: Actor, instance_id: str) -> dict:
@@ -151,17 +183,19 @@ def verify_history(rt: Runtime, actor: Actor, instance_id: str) -> dict:
 
 
 def list_instances(rt: Runtime, actor: Actor, limit: int = 200) -> list[dict]:
-    """Return recent instances the actor may read."""
-    rows = db.session.scalars(select(ProcessInstance).order_by(ProcessInstance.updated_at.desc())
-                              .limit(limit))
+    """Return recent instances the actor may read, newest first."""
+    lanes = {d.id: d.manifest["lanes"] for d in definitions.all_definitions()}
+    readable = policy.readable_instances(actor, ProcessInstance.started_by,
+                                         ProcessInstance.definition_id, lanes)
+    rows = db.session.scalars(select(ProcessInstance).where(readable)
+                              .order_by(ProcessInstance.updated_at.desc()).limit(limit))
     found = []
     for r in rows:
         definition = rt.definitions.get(r.definition_id)
-        if actor.may_read_everything() or actor.roles & set(definition.manifest["lanes"]):
-            found.append({"id": r.id, "business_key": r.business_key, "process": definition.key,
-                          "title": definition.manifest["title"], "status": r.status,
-                          "outcome": r.outcome, "applicant_iin_bin": r.applicant_iin_bin,
-                          "updated_at": _iso(r.updated_at)})
+        found.append({"id": r.id, "business_key": r.business_key, "process": definition.key,
+                      "title": definition.manifest["title"], "status": r.status,
+                      "outcome": r.outcome, "applicant_iin_bin": r.applicant_iin_bin,
+                      "updated_at": _iso(r.updated_at)})
     return found
 
 

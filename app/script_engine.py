@@ -3,7 +3,8 @@
 Expressions and scripts go through the restricted evaluator in `app.expressions`;
 service tasks are dispatched to `handlers.HANDLERS` by operator id. Every handler call is
 journalled (request and response, or the error) into the `journal` list the engine passes
-in, so the caller can commit it with the new workflow state.
+in, so the caller can commit it with the new workflow state; parameters that carry secrets
+(`handlers.SECRET_PARAMETERS`) are journalled as their hash.
 """
 
 import functools
@@ -15,7 +16,9 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
+import handlers
 from app import expressions
+from app import redaction
 from handlers.errors import Unavailable
 
 
@@ -69,7 +72,8 @@ class ScriptEngine(PythonScriptEngine):
         idempotency key, the same on every attempt and every retry of the incident.
         """
         params = {name: p["value"] for name, p in (operation_params or {}).items()}
-        entry = {"task": task.task_spec.bpmn_id, "operator": operation_name, "params": params}
+        entry = {"task": task.task_spec.bpmn_id, "operator": operation_name,
+                 "params": redaction.redact(params, handlers.SECRET_PARAMETERS)}
         handler = self.handlers.get(operation_name)
         if handler is None:
             self._fail(task, entry, f"no handler registered for operator '{operation_name}'")

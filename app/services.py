@@ -13,8 +13,11 @@ from pathlib import Path
 from app import auth
 from app import calendar
 from app import definitions
+from app import diagram
 from app import engine
 from app import forms
+from app import policy
+from app import redaction
 from app import store
 from app.auth import Actor
 from app.definitions import DefinitionCache
@@ -101,6 +104,7 @@ class Started:
     id: str
     status: str
     business_key: str
+    outcome: str | None = None
 
 
 def start_instance(rt: Runtime, actor: Actor, key: str, data) -> Started:
@@ -115,8 +119,16 @@ def start_instance(rt: Runtime, actor: Actor, key: str, data) -> Started:
     form = forms.load_form(rt.forms_dir, key, forms.START)
     data = forms.with_defaults(form, data)
     errors = forms.validate(form, data, rt.directory.roles_of)
+    # the fee and the service are the regulation's, never the applicant's
+    errors.update({name: "Set by the service from its regulation, not by the applicant."
+                   for name in diagram.SERVICE_FIELDS if isinstance(data, dict) and name in data})
     if errors:
         raise Invalid(errors)
+    try:
+        data = {**data, **diagram.service_fields(definition.manifest, key, definition.version,
+                                                 data.get("licence_case"))}
+    except LookupError as err:
+        raise Invalid({"licence_case": str(err)}) from None
     wf, snap = engine.start(definition.specs, data, rt.handlers, rt.retry_delay)
     instance_id = str(uuid.uuid4())
     business_key = f"{datetime.date.today():%Y%m%d}-{uuid.uuid4().hex[:8].upper()}"
@@ -125,17 +137,20 @@ def start_instance(rt: Runtime, actor: Actor, key: str, data) -> Started:
         "applicant_iin_bin": data.get("applicant_iin_bin"), "status": "running", "state": "{}",
         "serializer_version": store.SERIALIZER_VERSION, "lock_version": 0,
         "started_by": actor.username, "created_at": utcnow(), "updated_at": utcnow()}
-    started = ("instance_started", {"process": key, "definition_id": definition.id, "data": data})
+    # the journal proves by hash which secrets were received; the workflow keeps them for handlers
+    received = redaction.redact(data, redaction.secret_names(rt.forms_dir))
+    started = ("instance_started", {"process": key, "definition_id": definition.id,
+                                    "data": received})
     _persist(rt, instance_id, store.Version(0), wf, snap, actor=actor,
              manifest=definition.manifest, events=[started], open_ids=set(), new_instance=row)
-    return Started(instance_id, snap.status, business_key)
+    return Started(instance_id, snap.status, business_key, snap.outcome)
 
 
 def _open_task(conn, actor: Actor, task_id: str):
     row = store.read_task(conn, task_id)
     if row is None:
         raise NotFound(f"no task {task_id}")
-    if row.lane not in actor.roles:
+    if not policy.may_work_on(actor, row.lane):
         raise Forbidden(f"this task is for the role '{row.lane}'")
     if row.state != "ready":
         raise Conflict(f"task {task_id} is already {row.state}")
@@ -182,9 +197,14 @@ def complete_task(rt: Runtime, actor: Actor, task_id: str, data) -> str:
 
 
 def claim_task(rt: Runtime, actor: Actor, task_id: str) -> str:
-    """Take a task for oneself; Conflict if someone else holds it. Return the instance id."""
+    """Take a task for oneself; Conflict if someone else holds it. Return the instance id.
+
+    Claiming a task one already holds changes nothing and journals nothing.
+    """
     with store.writing() as conn:
         row = _open_task(conn, actor, task_id)
+        if row.assignee == actor.username:
+            return row.instance_id
         event = ("task_claimed", {"task": task_id})
         version = store.write_change(conn, row.instance_id, store.version_of(row), [event],
                                      actor=actor.username)
@@ -196,8 +216,8 @@ def claim_task(rt: Runtime, actor: Actor, task_id: str) -> str:
 
 def retry_instance(rt: Runtime, actor: Actor, instance_id: str) -> dict:
     """Run the failed service task of an instance in incident again."""
-    if not actor.roles & {"admin", "executor", "operator"}:
-        raise Forbidden("retrying needs the role admin, executor or operator")
+    if not policy.may_retry(actor):
+        raise Forbidden("retrying needs one of the roles: " + ", ".join(sorted(policy.RETRY_ROLES)))
     with store.reading() as conn:
         row = store.read_instance(conn, instance_id, "status", "lock_version", "definition_id",
                                   "journal_seq", "journal_hash")

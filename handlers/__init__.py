@@ -32,6 +32,10 @@ HANDLERS: dict[str, Callable[..., dict]] = _register(
     eds.sign_document,
 )
 
+# handler parameters that carry secrets (a portal session token, the applicant's signed request):
+# the journal and the read views show them only as a hash (app.redaction)
+SECRET_PARAMETERS: frozenset[str] = frozenset({"session", "signed_request"})
+
 
 def configure(*, urls: dict[str, str], keys_dir: str, trust_chain: str,
               timeout: float = 5.0) -> None:

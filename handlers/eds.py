@@ -235,7 +235,8 @@ def verify_request_signature(*, signed_request: str, iin_bin: str,
     """Check the applicant's signed XML request (condition 3) for the applicant iin_bin.
 
     `expected` holds fields the signed request must carry with the same values as the
-    submitted form (IIN/BIN, invoice, case), so a signature cannot be moved to other data.
+    submitted form (IIN/BIN, invoice, case, service key and version), so a signature cannot be
+    moved to other data or replayed against another service.
     """
     signed, reason = _open(signed_request if isinstance(signed_request, (str, bytes)) else "")
     if signed is None:

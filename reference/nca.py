@@ -65,7 +65,7 @@ HOLDERS = (
     Holder("850722400018", "SADYKOVA AIGERIM", "850722400018", "applicant, individual"),
     Holder("000520600016", "OMAROVA DANA", "000520600016", "applicant, individual"),
     Holder("680310400011", "ZHAKUPOVA GULNARA", "680310400011", "applicant, individual"),
-    Holder("150140000012", "ZHAKUPOVA GULNARA", "680310400011",
+    Holder("150140000012", "SADYKOVA AIGERIM", "850722400018",
            "applicant, legal entity (first head)", bin="150140000012",
            organisation='"Shygys Geo Survey" LLP'),
     Holder("expired", "ABENOV NURLAN", "900115300003", "test: validity ended yesterday",
@@ -168,10 +168,11 @@ def _issue(holder: Holder, key: rsa.RSAPrivateKey, issuing: tuple) -> x509.Certi
 
 
 def _holder(holders: Path, holder: Holder, issuing: tuple) -> x509.Certificate:
-    """Load or create holder's key and certificate under holders/."""
+    """Load or create holder's key and certificate under holders/ (again if the subject changed)."""
     key = _key(holders / f"{holder.name}.key.pem")
     cert_path = holders / f"{holder.name}.cert.pem"
-    if not cert_path.exists():
+    if not cert_path.exists() or x509.load_pem_x509_certificate(
+            cert_path.read_bytes()).subject != _subject(holder):
         cert_path.write_bytes(_issue(holder, key, issuing).public_bytes(
             serialization.Encoding.PEM))
     return x509.load_pem_x509_certificate(cert_path.read_bytes())

@@ -4,6 +4,7 @@ from sqlalchemy import Engine
 from sqlalchemy import Table
 from sqlalchemy import insert
 from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.engine import Connection
 from werkzeug.security import generate_password_hash
 
@@ -22,10 +23,13 @@ DEMO_PERSONS = (
     # in GBD FL but heads no company
     ("900115300401", "Tulegenov", "Arman", None, "1990-01-15"),
 )
+# a valid IIN (DOMAIN §1.3 test vector, second-pass check digit) that no reference registry holds
+UNKNOWN_VALID_IIN = "900115300413"
 
 COMPANY_FIELDS = ("bin", "name", "form", "registered_on", "head_iin")
 DEMO_COMPANIES = (
-    ("150140000012", '"Shygys Geo Survey" LLP', "LLP", "2015-01-20", "680310400011"),
+    # directed by applicants, never by a staff signer (Zhakupova, the head, signs the licences)
+    ("150140000012", '"Shygys Geo Survey" LLP', "LLP", "2015-01-20", "850722400018"),
     ("160341000017", '"Altai Izdestiru" LLP branch', "LLP", "2016-03-02", "900115300003"),
 )
 
@@ -38,22 +42,30 @@ DEMO_INVOICES = {
 
 
 def seed(engine: Engine) -> None:
-    """Insert whatever demo persons, companies, accounts and invoices are missing."""
+    """Insert whatever demo persons, companies, accounts and invoices are missing.
+
+    Demo persons and companies that differ from the seed (an older seed's head, say) are
+    brought back to it.
+    """
     with engine.begin() as conn:
-        _insert_missing(conn, db.person, PERSON_FIELDS, DEMO_PERSONS)
-        _insert_missing(conn, db.company, COMPANY_FIELDS, DEMO_COMPANIES)
+        _sync_rows(conn, db.person, PERSON_FIELDS, DEMO_PERSONS)
+        _sync_rows(conn, db.company, COMPANY_FIELDS, DEMO_COMPANIES)
         _seed_accounts(conn)
         _seed_invoices(conn)
 
 
-def _insert_missing(conn: Connection, table: Table, fields: tuple[str, ...],
+def _sync_rows(conn: Connection, table: Table, fields: tuple[str, ...],
                     rows: tuple[tuple, ...]) -> None:
-    """Insert the rows whose primary key (first field) the table does not hold yet."""
+    """Insert the rows whose primary key (first field) the table lacks; correct the others."""
     key = table.c[fields[0]]
-    known = set(conn.execute(select(key)).scalars())
+    known = {tuple(r) for r in conn.execute(select(*(table.c[f] for f in fields)))}
+    known_keys = {r[0] for r in known}
     for row in rows:
-        if row[0] not in known:
-            conn.execute(insert(table).values(dict(zip(fields, row, strict=True))))
+        values = dict(zip(fields, row, strict=True))
+        if row[0] not in known_keys:
+            conn.execute(insert(table).values(values))
+        elif tuple(row) not in known:
+            conn.execute(update(table).where(key == row[0]).values(values))
 
 
 def _seed_accounts(conn: Connection) -> None:

@@ -53,7 +53,9 @@ def make_app(state_systems, pki_dir):
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/qyzmet.sqlite",
             "REFERENCE_URL": state_systems.url, "PKI_DIR": str(pki_dir),
             "TRUST_CHAIN": str(pki_dir / "ca-chain.pem"), "KEYS_DIR": f"{folder}/keys",
-            "RETRY_DELAY": 0.0, "STATE_SYSTEM_TIMEOUT": 1.0, **overrides,
+            "RETRY_DELAY": 0.0, "STATE_SYSTEM_TIMEOUT": 1.0,
+            # a cheap hash keeps hundreds of test apps fast; production uses scrypt
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", **overrides,
         }
         app = create_app(config)
         with app.app_context():

@@ -4,8 +4,10 @@ import json
 import urllib.request
 
 from handlers import xmldoc
+from tests.paths import PROCESS
 
 PORTAL_PASSWORD = "portal-demo"
+ISSUE_FEE_MCI = 10  # the diagram's fee for issuing the survey licence (placeholder rate)
 
 
 def post_json(url: str, body: dict) -> dict:
@@ -22,7 +24,8 @@ def session_for(base: str, iin_bin: str) -> str:
                      {"iin_bin": iin_bin, "password": PORTAL_PASSWORD})["session"]
 
 
-def paid_invoice(base: str, iin_bin: str, fee_mci: int = 10, pay_share: float = 1.0) -> str:
+def paid_invoice(base: str, iin_bin: str, fee_mci: int = ISSUE_FEE_MCI,
+                 pay_share: float = 1.0) -> str:
     """Create a PEP invoice for the licence fee, pay `pay_share` of it, return its number."""
     invoice = post_json(f"{base}/pep/invoices", {"payer_iin_bin": iin_bin,
                                                  "service": "survey_license",
@@ -40,11 +43,23 @@ def signed_request(base: str, holder: str, request: dict) -> str:
     return post_json(f"{base}/nca/sign", {"holder": holder, "xml": xml})["signed_xml"]
 
 
-def application(base: str, iin_bin: str, *, holder: str | None = None,
-                invoice: str | None = None, session: str | None = None) -> dict:
-    """Return the start data of a portal application; each part can be replaced to fail it."""
+def service_version(api, key: str = PROCESS) -> int:
+    """Return the deployed version of process key, as the portal reads it from the API."""
+    answer = api.get("portal", f"/processes/{key}")
+    assert answer.status_code == 200, answer.json
+    return answer.json["version"]
+
+
+def application(base: str, iin_bin: str, *, version: int, key: str = PROCESS,
+                holder: str | None = None, invoice: str | None = None,
+                session: str | None = None, case: str = "issue") -> dict:
+    """Return the start data of a portal application; each part can be replaced to fail it.
+
+    The signed request binds the applicant, invoice, case and the service (key, version).
+    """
     invoice = invoice or paid_invoice(base, iin_bin)
-    request = {"applicant_iin_bin": iin_bin, "licence_case": "issue", "invoice_number": invoice}
-    return {**request, "channel": "portal", "fee_mci": 10,
+    request = {"applicant_iin_bin": iin_bin, "licence_case": case, "invoice_number": invoice}
+    signed = {**request, "service_key": key, "service_version": version}
+    return {**request, "channel": "portal",
             "portal_session": session or session_for(base, iin_bin),
-            "signed_request": signed_request(base, holder or iin_bin, request)}
+            "signed_request": signed_request(base, holder or iin_bin, signed)}

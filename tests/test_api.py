@@ -140,11 +140,11 @@ def test_without_a_token_is_401(client):
 
 def test_token_names_the_user(app):
     with app.app_context():
-        actor = auth.find_actor("head")
-        token = auth.issue_token("test-secret", actor)
+        token = auth.open_credential("head", "token", 60)
         directory = auth.Directory()
-        assert auth.actor_from_token("test-secret", token, directory).username == "head"
-        assert auth.actor_from_token("other-secret", token, directory) is None
+        assert auth.actor_for(token, "token", directory).username == "head"
+        assert auth.actor_for(token, "session", directory) is None
+        assert auth.actor_for(token[:-1] + "x", "token", directory) is None
 
 
 def test_openapi_documents_the_contract(client):

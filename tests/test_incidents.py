@@ -102,11 +102,12 @@ def test_incident_shows_in_the_ui_with_a_retry_button(api, client, state_systems
     _fault(state_systems, "elicense", "error", count=3)
     _complete(api, instance_id, FORM_LICENCE)
     page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     client.post("/login", data={"username": "executor", "password": "test-password",
-                                "csrf": token})
+                                "csrf_token": token})
     html = client.get(f"/instances/{instance_id}").get_data(as_text=True)
     assert "Incident at" in html and "issue_licence" in html and ">Retry<" in html
-    answer = client.post(f"/instances/{instance_id}/retry", data={"csrf": token})
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # new session, new token
+    answer = client.post(f"/instances/{instance_id}/retry", data={"csrf_token": token})
     assert answer.status_code == 302
     assert api.get("auditor", f"/instances/{instance_id}").json["status"] == "running"

@@ -18,6 +18,11 @@ def _outcome(api, instance_id):
     return instance["status"], instance["outcome"]
 
 
+def _application(api, state_systems, iin_bin, **change):
+    version = portal.service_version(api)
+    return portal.application(state_systems.url, iin_bin, version=version, **change)
+
+
 def _tamper(xml: str) -> str:
     return xml.replace("issue", "issuf", 1)
 
@@ -29,7 +34,7 @@ def _tamper(xml: str) -> str:
     ({"invoice": "PEP-DOES-NOT-EXIST"}, "payment_missing"),
 ])
 def test_portal_conditions_refuse(api, state_systems, change, outcome):
-    data = portal.application(state_systems.url, "150140000012", **change)
+    data = _application(api, state_systems, "150140000012", **change)
     instance_id = api.start(data, user="portal")
     assert _outcome(api, instance_id) == ("completed", outcome)
 
@@ -37,7 +42,7 @@ def test_portal_conditions_refuse(api, state_systems, change, outcome):
 @pytest.mark.parametrize("holder", ["expired", "revoked", "wrong_iin", "no_signing_usage",
                                     "self_signed"])
 def test_request_signature_must_be_valid_and_the_applicants(api, state_systems, holder):
-    data = portal.application(state_systems.url, "900115300003", holder=holder)
+    data = _application(api, state_systems, "900115300003", holder=holder)
     instance_id = api.start(data, user="portal")
     assert _outcome(api, instance_id) == ("completed", "signature_not_confirmed")
     check = api.get("auditor", f"/instances/{instance_id}").json["data"]["request_signature"]
@@ -45,7 +50,7 @@ def test_request_signature_must_be_valid_and_the_applicants(api, state_systems, 
 
 
 def test_tampered_request_is_not_confirmed(api, state_systems):
-    data = portal.application(state_systems.url, "900115300003")
+    data = _application(api, state_systems, "900115300003")
     data["signed_request"] = _tamper(data["signed_request"])
     instance_id = api.start(data, user="portal")
     assert _outcome(api, instance_id) == ("completed", "signature_not_confirmed")
@@ -53,7 +58,7 @@ def test_tampered_request_is_not_confirmed(api, state_systems):
 
 def test_good_portal_application_gets_a_licence_that_verifies(api, state_systems, pki_dir,
                                                               tmp_path):
-    instance_id = api.start(portal.application(state_systems.url, "150140000012"), user="portal")
+    instance_id = api.start(_application(api, state_systems, "150140000012"), user="portal")
     api.walk(instance_id, ISSUE_AFTER_INTAKE)
     assert _outcome(api, instance_id) == ("completed", "licence_issued")
     links = api.get("auditor", f"/instances/{instance_id}").json["documents"]
@@ -87,7 +92,7 @@ def test_portal_channel_needs_the_portal_fields(api):
 
 
 def test_signature_cannot_be_moved_to_other_form_data(api, state_systems):
-    data = portal.application(state_systems.url, "900115300003")
+    data = _application(api, state_systems, "900115300003")
     data["invoice_number"] = portal.paid_invoice(state_systems.url, "900115300003")
     instance_id = api.start(data, user="portal")
     assert _outcome(api, instance_id) == ("completed", "signature_not_confirmed")

@@ -8,13 +8,13 @@ from tests.paths import START
 
 
 def _csrf(page: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
 def _login(client, username):
     token = _csrf(client.get("/login").get_data(as_text=True))
     return client.post("/login", data={"username": username, "password": PASSWORD,
-                                       "csrf": token})
+                                       "csrf_token": token})
 
 
 def test_pages_need_a_signed_in_user(client):
@@ -24,7 +24,7 @@ def test_pages_need_a_signed_in_user(client):
 
 def test_wrong_password_is_refused(client):
     token = _csrf(client.get("/login").get_data(as_text=True))
-    answer = client.post("/login", data={"username": "head", "password": "x", "csrf": token})
+    answer = client.post("/login", data={"username": "head", "password": "x", "csrf_token": token})
     assert answer.status_code == 401
     assert "wrong password" in answer.get_data(as_text=True)
 
@@ -39,7 +39,7 @@ def test_start_form_shows_errors_next_to_fields_and_keeps_input(client):
     _login(client, "operator")
     page = client.get(f"/processes/{PROCESS}/start").get_data(as_text=True)
     answer = client.post(f"/processes/{PROCESS}/start",
-                         data={"applicant_iin_bin": "12345", "csrf": _csrf(page)})
+                         data={"applicant_iin_bin": "12345", "csrf_token": _csrf(page)})
     html = answer.get_data(as_text=True)
     assert answer.status_code == 422
     assert 'data-field-error="applicant_iin_bin"' in html
@@ -50,13 +50,13 @@ def test_start_form_shows_errors_next_to_fields_and_keeps_input(client):
 def test_operator_starts_and_office_cannot_open_the_operators_task(client, app):
     _login(client, "operator")
     page = client.get(f"/processes/{PROCESS}/start").get_data(as_text=True)
-    answer = client.post(f"/processes/{PROCESS}/start", data={**START, "csrf": _csrf(page)})
+    answer = client.post(f"/processes/{PROCESS}/start", data={**START, "csrf_token": _csrf(page)})
     assert answer.status_code == 302
     instance_page = client.get(answer.location).get_data(as_text=True)
     assert "running" in instance_page and "Journal intact" in instance_page
     task_link = re.search(r'href="(/tasks/[0-9a-f-]+)"', instance_page).group(1)
     assert client.get(task_link).status_code == 200
-    client.post("/logout", data={"csrf": _csrf(instance_page)})
+    client.post("/logout", data={"csrf_token": _csrf(instance_page)})
     _login(client, "office")
     assert client.get(task_link).status_code == 403
 

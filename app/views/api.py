@@ -11,6 +11,8 @@ from flask import request
 from werkzeug.exceptions import HTTPException
 
 from app import auth
+from app import inputs
+from app import policy
 from app import queries
 from app import services
 from app.forms import FormMissing
@@ -22,16 +24,12 @@ from handlers import identifiers
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-class _BadRequest(Exception):
-    """The request body is not what the API expects."""
-
-
 def _error(status: int, message: str, **extra):
     return jsonify({"error": message, **extra}), status
 
 
-STATUS_OF_ERROR = {services.NotFound: 404, FormMissing: 404, _BadRequest: 400,
-                   services.Forbidden: 403, Conflict: 409}
+STATUS_OF_ERROR = {services.NotFound: 404, FormMissing: 404, services.Forbidden: 403,
+                   Conflict: 409}
 
 
 def _known_error(err):
@@ -44,13 +42,27 @@ for _kind in STATUS_OF_ERROR:
 
 
 @bp.errorhandler(services.Invalid)
+@bp.errorhandler(auth.PasswordRefused)
 def _invalid(err):
     return _error(422, "the data is not valid", errors=err.errors)
 
 
+@bp.errorhandler(inputs.BadInput)
+def _bad_input(err):
+    if err.field is None:
+        return _error(err.status, str(err))
+    return _error(err.status, "the data is not valid", errors={err.field: str(err)})
+
+
+def error_headers(err: HTTPException) -> list[tuple[str, str]]:
+    """Return the headers an HTTP error carries (Allow, Retry-After), all but Content-Type."""
+    return [(name, value) for name, value in err.get_headers() if name.lower() != "content-type"]
+
+
 @bp.errorhandler(HTTPException)
 def _http(err):
-    return _error(err.code or 500, err.description or err.name)
+    body, status = _error(err.code or 500, err.description or err.name)
+    return body, status, error_headers(err)
 
 
 @bp.errorhandler(Exception)
@@ -64,23 +76,29 @@ def _runtime() -> services.Runtime:
 
 
 def _json_body() -> dict:
-    body = request.get_json(silent=True)
+    """Return the request's JSON object, through the input gate (400/422 otherwise)."""
+    if not request.is_json:
+        raise inputs.BadInput("send a JSON object with Content-Type: application/json")
+    body = inputs.parse_json(request.get_data(cache=False))
     if not isinstance(body, dict):
-        raise _BadRequest("the body must be a JSON object (Content-Type: application/json)")
+        raise inputs.BadInput("the body must be a JSON object")
     return body
 
 
+def _bearer() -> str:
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header.startswith("Bearer ") else ""
+
+
 def login_required(view):
-    """Require `Authorization: Bearer <token>`; put the actor in g.actor."""
+    """Require `Authorization: Bearer <token>` of a live token; put the actor in g.actor."""
     @wraps(view)
     def wrapped(**kwargs):
-        header = request.headers.get("Authorization", "")
-        token = header[7:] if header.startswith("Bearer ") else ""
-        secret, directory = current_app.config["SECRET_KEY"], _runtime().directory
-        g.actor = auth.actor_from_token(secret, token, directory) if token else None
+        g.actor = auth.actor_for(_bearer(), "token", _runtime().directory)
         if g.actor is None:
             return _error(401, "sign in first: POST /api/v1/auth/token, then send "
-                               "'Authorization: Bearer <token>'")
+                               "'Authorization: Bearer <token>' (tokens end on sign-out, "
+                               "password change and after API_TOKEN_LIFETIME)")
         return view(**kwargs)
     return wrapped
 
@@ -88,11 +106,43 @@ def login_required(view):
 @bp.post("/auth/token")
 def token():
     body = _json_body()
-    actor = auth.authenticate(str(body.get("username", "")), str(body.get("password", "")))
+    config = current_app.config
+    actor = auth.authenticate(body.get("username"), body.get("password"),
+                              config["PASSWORD_HASH_METHOD"])
     if actor is None:
         return _error(401, "unknown username or wrong password")
-    return jsonify({"token": auth.issue_token(current_app.config["SECRET_KEY"], actor),
-                    "username": actor.username, "roles": sorted(actor.roles)})
+    lifetime = config["API_TOKEN_LIFETIME"]
+    return jsonify({"token": auth.open_credential(actor.username, "token", lifetime),
+                    "username": actor.username, "roles": sorted(actor.roles),
+                    "expires_in": lifetime})
+
+
+@bp.delete("/auth/token")
+@login_required
+def revoke_token():
+    auth.revoke(_bearer())
+    return "", 204
+
+
+@bp.post("/auth/password")
+@login_required
+def change_password():
+    body = _json_body()
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    if auth.authenticate(g.actor.username, body.get("current_password"), method) is None:
+        return _error(403, "the current password is wrong")
+    auth.set_password(g.actor.username, body.get("new_password"), method)
+    return "", 204
+
+
+@bp.delete("/users/<username>/tokens")
+@login_required
+def revoke_user_tokens(username):
+    if not policy.may_manage_credentials(g.actor):
+        raise services.Forbidden("ending other people's tokens needs the role admin")
+    if auth.find_actor(username) is None:
+        raise services.NotFound(f"no user '{username}'")
+    return jsonify({"revoked": auth.revoke_all(username)})
 
 
 @bp.get("/openapi.json")
@@ -137,10 +187,33 @@ def _instance_read(query):
     return view
 
 
-for _suffix, _query in (("", queries.get_instance), ("/history", queries.history),
-                        ("/history/verify", queries.verify_history)):
+for _suffix, _query in (("", queries.get_instance), ("/history/verify", queries.verify_history)):
     bp.add_url_rule(f"/instances/<instance_id>{_suffix}", endpoint=_query.__name__,
                     view_func=_instance_read(_query), methods=["GET"])
+
+
+def _int_arg(name: str, default: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        raise inputs.BadInput("a whole number is expected", status=422, field=name)
+    return int(raw)
+
+
+@bp.get("/instances/<instance_id>/history")
+@login_required
+def history(instance_id):
+    after, limit = _int_arg("after", 0), _int_arg("limit", queries.HISTORY_PAGE)
+    if not 1 <= limit <= queries.HISTORY_PAGE_MAX:
+        raise inputs.BadInput(f"between 1 and {queries.HISTORY_PAGE_MAX}", status=422,
+                              field="limit")
+    page = queries.history(_runtime(), g.actor, instance_id, after, limit)
+    answer = jsonify(page.events)
+    if page.next_after is not None:
+        answer.headers["Link"] = (f'<{request.path}?after={page.next_after}&limit={limit}>; '
+                                  'rel="next"')
+    return answer
 
 
 @bp.get("/instances/<instance_id>/documents/<name>.xml")

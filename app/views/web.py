@@ -1,49 +1,49 @@
 """The staff workspace in the browser: sign in, inbox, start, task forms, instance pages."""
 
-import secrets
 from functools import wraps
 
 from flask import Blueprint
-from flask import abort
 from flask import current_app
 from flask import flash
 from flask import g
 from flask import jsonify
+from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
 from flask import session
 from flask import url_for
+from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import HTTPException
 
 from app import auth
 from app import forms
+from app import inputs
 from app import queries
+from app import security
 from app import services
 from app.store import Conflict
 from app.views import downloads
 
 bp = Blueprint("web", __name__)
 LANGUAGES = ("en", "kk", "ru")
+HISTORY_PAGE = 50
 
 
 @bp.before_request
 def load_actor():
-    """Put the signed-in actor (or None) and the UI language in g; check the CSRF token."""
-    directory = current_app.extensions["qyzmet"].directory
-    g.actor = directory.find(session["user"]) if "user" in session else None
+    """Put the signed-in actor (or None) and the UI language in g; gate submitted forms."""
+    g.actor = auth.actor_for(session.get("sid"), "session", _runtime().directory)
     g.lang = session.get("lang", "en")
     if request.method == "POST":
-        if request.form.get("csrf") != session.get("csrf"):
-            abort(400, "The form expired; reload the page and try again.")
+        inputs.check_form(request.form)
 
 
 @bp.app_context_processor
 def template_globals():
     """Expose the CSRF token and a label picker to templates."""
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(24)
-    return {"csrf": session["csrf"], "tr": lambda value: _translate(value, g.get("lang", "en")),
+    return {"csrf": generate_csrf(), "tr": lambda value: _translate(value, g.get("lang", "en")),
             "languages": LANGUAGES}
 
 
@@ -55,10 +55,30 @@ def _translate(value, lang):
 
 @bp.app_errorhandler(HTTPException)
 def http_error(err):
-    """Answer errors as JSON under /api/ and as a page elsewhere."""
+    """Answer errors as JSON under /api/ and as a page elsewhere, keeping their headers."""
     if request.path.startswith("/api/"):
-        return jsonify({"error": err.description or err.name}), err.code
-    return render_template("error.html", code=err.code, message=err.description), err.code
+        answer = jsonify({"error": err.description or err.name})
+    else:
+        answer = make_response(render_template("error.html", code=err.code,
+                                               message=err.description))
+    for name, value in err.get_headers():
+        if name.lower() != "content-type":
+            answer.headers[name] = value
+    return answer, err.code
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_error(err):
+    """Refuse a form without a valid CSRF token with a page that says what to do."""
+    message = "The form expired or was not sent from Qyzmet; reload the page and try again."
+    return render_template("error.html", code=400, message=message), 400
+
+
+@bp.errorhandler(inputs.BadInput)
+def bad_input(err):
+    """Refuse a form the input gate refused, naming the field."""
+    where = f" (field {err.field[:40]})" if err.field else ""
+    return render_template("error.html", code=err.status, message=f"{err}{where}"), err.status
 
 
 STATUS_OF_ERROR = {services.NotFound: 404, services.Forbidden: 403, Conflict: 409}
@@ -91,12 +111,17 @@ def _runtime() -> services.Runtime:
 def login():
     if request.method == "POST":
         form = request.form
-        actor = auth.authenticate(form.get("username", ""), form.get("password", ""))
+        actor = auth.authenticate(form.get("username", ""), form.get("password", ""),
+                                  current_app.config["PASSWORD_HASH_METHOD"])
         if actor:
-            session["user"] = actor.username
-            target = request.args.get("next", "")
-            return redirect(target if target.startswith("/") and not target.startswith("//")
-                            else url_for("web.inbox"))
+            lang = session.get("lang")
+            session.clear()  # a new session for the new sign-in, never the visitor's old one
+            session["sid"] = auth.open_credential(actor.username, "session",
+                                                  current_app.config["SESSION_LIFETIME"])
+            if lang:
+                session["lang"] = lang
+            target = security.same_origin_path(request.args.get("next"), url_for("web.inbox"))
+            return redirect(target)
         flash("Unknown username or wrong password.", "error")
         return render_template("login.html", demo=auth.DEMO_USERS), 401
     return render_template("login.html", demo=auth.DEMO_USERS)
@@ -104,7 +129,8 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    session.pop("user", None)
+    auth.revoke(session.get("sid"))
+    session.clear()
     return redirect(url_for("web.login"))
 
 
@@ -112,7 +138,7 @@ def logout():
 def language():
     if request.form.get("lang") in LANGUAGES:
         session["lang"] = request.form["lang"]
-    return redirect(request.referrer or url_for("web.inbox"))
+    return redirect(security.back_to_referrer(url_for("web.inbox")))
 
 
 @bp.get("/")
@@ -137,15 +163,32 @@ def _form_page(template, form, values, action, **context):
     return page, (422 if errors else 200)
 
 
+def _started_message(started: services.Started) -> tuple[str, str]:
+    """Return the banner after a start: green only if the application goes on or succeeded."""
+    if started.status == "incident":
+        return (f"Application {started.business_key} stopped at a state system: see the "
+                "incident below; an operator, executor or admin may retry it.", "error")
+    if started.status == "completed":
+        return (f"Application {started.business_key} ended at intake: {started.outcome}.",
+                "error")
+    return f"Application {started.business_key} started.", "ok"
+
+
+@bp.get("/processes")
+@login_required
+def processes():
+    return render_template("processes.html", processes=queries.list_processes())
+
+
 @bp.route("/processes/<key>/start", methods=("GET", "POST"))
 @login_required
 def start(key):
     process = queries.get_process(_runtime(), key)
 
     def start_application(values):
-        instance = services.start_instance(_runtime(), g.actor, key, values)
-        flash(f"Application {instance.business_key} started.", "ok")
-        return redirect(url_for("web.instance", instance_id=instance.id))
+        started = services.start_instance(_runtime(), g.actor, key, values)
+        flash(*_started_message(started))
+        return redirect(url_for("web.instance", instance_id=started.id))
 
     form = forms.Form(**process["start_form"])
     return _form_page("start.html", form, {}, start_application, process=process)
@@ -184,9 +227,11 @@ def instance(instance_id):
     if request.args.get("document"):  # ?document=<name>: download a signed document
         return downloads.signed_document(_runtime(), g.actor, instance_id,
                                          request.args["document"])
+    after = request.args.get("after", "0")
+    after = int(after) if after.isascii() and after.isdigit() and len(after) < 10 else 0
     detail = queries.get_instance(_runtime(), g.actor, instance_id)
-    return render_template("instance.html", instance=detail,
-                           history=queries.history(_runtime(), g.actor, instance_id),
+    page = queries.history(_runtime(), g.actor, instance_id, after, HISTORY_PAGE)
+    return render_template("instance.html", instance=detail, history=page, after=after,
                            chain=queries.verify_history(_runtime(), g.actor, instance_id))
 
 

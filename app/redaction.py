@@ -1,0 +1,62 @@
+"""Secrets out of sight: portal session tokens and signed requests are shown only as a hash.
+
+A form marks a secret field with JSON Schema's own `"writeOnly": true`; handlers declare the
+parameters that carry secrets in `handlers.SECRET_PARAMETERS`. The workflow data keeps the raw
+values (handlers and retries need them); the journal and the read views get `redact`ed copies,
+which still prove by hash what was received.
+"""
+
+import functools
+import hashlib
+import json
+from pathlib import Path
+
+import handlers
+from app.audit import canonical_json
+
+
+def _write_only(schema) -> set[str]:
+    """Return the names of the writeOnly properties anywhere in a JSON Schema."""
+    if isinstance(schema, list):
+        return set().union(*map(_write_only, schema)) if schema else set()
+    if not isinstance(schema, dict):
+        return set()
+    names = {name for name, prop in (schema.get("properties") or {}).items()
+             if isinstance(prop, dict) and prop.get("writeOnly") is True}
+    return names.union(*map(_write_only, schema.values()))
+
+
+@functools.lru_cache(maxsize=8)
+def _form_secrets(forms_dir: str) -> frozenset[str]:
+    """Return the writeOnly field names over every form schema under forms_dir (read once)."""
+    names: set[str] = set()
+    for path in sorted(Path(forms_dir).rglob("*.schema.json")):
+        names |= _write_only(json.loads(path.read_text(encoding="utf-8")))
+    return frozenset(names)
+
+
+def secret_names(forms_dir: Path) -> frozenset[str]:
+    """Return the names whose values are secrets: writeOnly form fields and secret parameters."""
+    return _form_secrets(str(Path(forms_dir).resolve())) | handlers.SECRET_PARAMETERS
+
+
+def _is_redacted(value) -> bool:
+    """Tell whether value is already a redaction marker (so it is not hashed twice)."""
+    return (isinstance(value, dict) and set(value) == {"redacted", "sha256"}
+            and value["redacted"] is True)
+
+
+def digest(value) -> str:
+    """Return the SHA-256 hex of a text's UTF-8 bytes, or of any other value's canonical JSON."""
+    text = value if isinstance(value, str) else canonical_json(value)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def redact(value, names: frozenset[str] | set[str]):
+    """Return a deep copy of value with every dict entry named in names replaced by its hash."""
+    if isinstance(value, dict):
+        return {key: (item if _is_redacted(item) else {"redacted": True, "sha256": digest(item)})
+                if key in names else redact(item, names) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(item, names) for item in value]
+    return value
