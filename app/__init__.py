@@ -45,5 +45,5 @@ def create_app(test_config=None):
     app.register_blueprint(web.bp)
     security.csrf.exempt(api.bp)  # bearer tokens: a browser never sends them on its own
     app.extensions["limiter"] = security.init_app(
-        app, sign_in_views=[web.login, api.token], other_limited=[api.change_password])
+        app, sign_in_endpoints=["web.login", "api.token"], other_limited=["api.change_password"])
     return app

@@ -18,6 +18,7 @@ import dataclasses
 import datetime
 import functools
 import itertools
+import operator
 import re
 
 from app import calendar
@@ -40,7 +41,7 @@ _limits = Limits()
 _SEQUENCES = (str, bytes, list, tuple)
 _CONTAINERS = (list, tuple, set, frozenset, dict)
 _SIZED = (str, bytes, *_CONTAINERS)
-_ALWAYS_SIZED = itertools.repeat(_SIZED)
+_SCALARS = frozenset((int, float, bool, type(None)))
 
 
 def configure(limits: Limits) -> Limits:
@@ -73,7 +74,8 @@ def _size(value, budget: int) -> int:
         total += len(item) if isinstance(item, _SIZED) else 0
         if isinstance(item, _CONTAINERS) and total <= budget:
             parts = _parts(item)
-            pending.extend(itertools.compress(parts, map(isinstance, parts, _ALWAYS_SIZED)))
+            plain = map(_SCALARS.__contains__, map(type, parts))  # at C speed: big data
+            pending.extend(itertools.compress(parts, map(operator.not_, plain)))
     return total
 
 
@@ -112,6 +114,7 @@ def _checked_add(left, right):
     return left + right
 
 
+_PARENTHESES = {"(": 1, ")": -1}
 _CONVERSION = re.compile(r"[#0 +-]*(\*|\d*)(?:\.(\*|\d*))?[hlL]?.", re.DOTALL)
 
 
@@ -121,7 +124,7 @@ def _format_key(text: str, at: int) -> tuple[str | None, int]:
         return None, at
     depth = 0
     for index in range(at, len(text)):
-        depth += {"(": 1, ")": -1}.get(text[index], 0)
+        depth += _PARENTHESES.get(text[index], 0)
         if depth == 0:
             return text[at + 1:index], index + 1
     return None, len(text)
@@ -292,9 +295,10 @@ class _CheckOperators(ast.NodeTransformer):
 @functools.lru_cache(maxsize=4096)
 def _compiled(source: str):
     """Check and compile an expression once; diagrams repeat the same few expressions."""
-    tree = ast.fix_missing_locations(_CheckOperators().visit(_parse(source, "eval")))
+    tree = _parse(source, "eval")
     try:
-        return compile(tree, "<expression>", "eval")
+        return compile(ast.fix_missing_locations(_CheckOperators().visit(tree)),
+                       "<expression>", "eval")
     except (RecursionError, MemoryError):
         raise ExpressionError("expression is nested too deeply to compile") from None
 

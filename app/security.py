@@ -60,23 +60,23 @@ def _failed(response) -> bool:
     return response.status_code == 401
 
 
-def init_app(app, sign_in_views, other_limited=()) -> Limiter:
+def init_app(app, sign_in_endpoints, other_limited=()) -> Limiter:
     """Protect `app`: CSRF on forms, limits on the sign-in views, headers on every answer.
 
-    `other_limited` views (a password change) are limited per client address only.
+    `other_limited` endpoints (a password change) are limited per client address only.
     """
     csrf.init_app(app)
     limiter = Limiter(get_remote_address, app=app)
-    config = app.config
-    for view in sign_in_views:
-        limiter.limit(config["LOGIN_LIMIT_PER_ADDRESS"], methods=["POST"],
-                      error_message="too many sign-in attempts from your address")(view)
-        limiter.limit(config["LOGIN_FAILURES_PER_ACCOUNT"], key_func=_account, methods=["POST"],
-                      deduct_when=_failed, scope="account",
-                      error_message="too many failed sign-ins for this account")(view)
-    for view in other_limited:
-        limiter.limit(config["LOGIN_LIMIT_PER_ADDRESS"], methods=["POST"],
-                      error_message="too many attempts from your address")(view)
+    config, views = app.config, app.view_functions
+    per_address = limiter.limit(config["LOGIN_LIMIT_PER_ADDRESS"], methods=["POST"],
+                                error_message="too many sign-in attempts from your address")
+    per_account = limiter.limit(config["LOGIN_FAILURES_PER_ACCOUNT"], key_func=_account,
+                                methods=["POST"], deduct_when=_failed, scope="account",
+                                error_message="too many failed sign-ins for this account")
+    for endpoint in sign_in_endpoints:
+        views[endpoint] = per_address(per_account(views[endpoint]))
+    for endpoint in other_limited:
+        views[endpoint] = per_address(views[endpoint])
 
     @app.after_request
     def add_headers(response):

@@ -15,6 +15,14 @@ DATA = {"applicant_record": {"found": True, "name": "Abenov"}, "count": 3, "item
     ("'yes' if count in [1, 2, 3] else 'no'", "yes"),
     ("items[-1]", 2),
     ("add_working_days('2026-03-20T10:00:00+05:00', 1)", "2026-03-26T18:00:00+05:00"),
+    ("'ab' * 3", "ababab"),
+    ("2 * items", [1, 2, 1, 2]),
+    ("[1, 2] + [3]", [1, 2, 3]),
+    ("'%s-%05d' % ('x', 5)", "x-00005"),
+    ("'%(name)s: 100%%' % applicant_record", "Abenov: 100%"),
+    ("10 * 10", 100),
+    ("7 % count", 1),
+    ("int('42') + round(2.5)", 44),
 ])
 def test_allowed_expressions(source, value):
     assert expressions.evaluate(source, DATA) == value

@@ -19,7 +19,7 @@ def test_person_and_company_are_found(systems):
     assert (person["found"], person["kind"], person["name"]) == (
         True, "individual", "Abenov Nurlan Serikovich")
     company = registry.lookup_applicant(iin_bin="150140000012")
-    assert (company["kind"], company["head_iin"]) == ("legal_entity", "680310400011")
+    assert (company["kind"], company["head_iin"]) == ("legal_entity", "850722400018")
     assert "Shygys Geo Survey" in company["name"]
 
 

@@ -150,8 +150,8 @@ def test_unsafe_signer_name_raises():
     ("no_signing_usage", "900115300003", "wrong_key_usage"),
     ("self_signed", "900115300003", "untrusted"),
     ("150140000012", "150140000012", None),
-    ("150140000012", "680310400011", "iin_bin_mismatch"),
-    ("680310400011", "150140000012", "iin_bin_mismatch"),
+    ("150140000012", "850722400018", "iin_bin_mismatch"),  # the company's key, its head's IIN
+    ("850722400018", "150140000012", "iin_bin_mismatch"),  # the head's own key, the company's BIN
 ])
 def test_request_signature_condition_3(pki, holder, iin_bin, reason):
     result = eds.verify_request_signature(signed_request=signed_request(pki, holder, iin_bin),
@@ -162,7 +162,7 @@ def test_request_signature_condition_3(pki, holder, iin_bin, reason):
 def test_legal_entity_request_reports_iin_and_bin(pki):
     result = eds.verify_request_signature(
         signed_request=signed_request(pki, "150140000012", "150140000012"), iin_bin="150140000012")
-    assert (result["subject_iin"], result["subject_bin"]) == ("680310400011", "150140000012")
+    assert (result["subject_iin"], result["subject_bin"]) == ("850722400018", "150140000012")
 
 
 def test_tampered_request_is_invalid(pki):

@@ -106,7 +106,7 @@ def test_crl_lists_exactly_the_revoked_certificate(pki):
 @pytest.mark.parametrize(("holder", "iin", "bin_"), [
     ("head", "680310400011", None), ("900115300003", "900115300003", None),
     ("000520600016", "000520600016", None), ("wrong_iin", "850722400018", None),
-    ("150140000012", "680310400011", "150140000012"),
+    ("150140000012", "850722400018", "150140000012"),
 ])
 def test_subject_carries_iin_and_bin(pki, holder, iin, bin_):
     cert = certificate(pki, holder)
@@ -132,7 +132,7 @@ def test_manifest_maps_holders(pki):
     manifest = json.loads((pki / "manifest.json").read_text(encoding="utf-8"))
     assert set(manifest["holders"]) == {h.name for h in nca.HOLDERS}
     entry = manifest["holders"]["150140000012"]
-    assert (entry["iin"], entry["bin"]) == ("680310400011", "150140000012")
+    assert (entry["iin"], entry["bin"]) == ("850722400018", "150140000012")
     assert (pki / entry["certificate"]).is_file()
 
 

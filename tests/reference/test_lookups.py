@@ -43,7 +43,7 @@ def test_company_found_with_its_head(service):
     assert call(service, "GET", "/gbdul/companies/150140000012") == (200, {
         "bin": "150140000012", "name": '"Shygys Geo Survey" LLP',
         "registered_on": "2015-01-20", "form": "LLP",
-        "head": {"iin": "680310400011", "name": "Zhakupova Gulnara Tlekovna"}})
+        "head": {"iin": "850722400018", "name": "Sadykova Aigerim Bolatkyzy"}})
     status, branch = call(service, "GET", "/gbdul/companies/160341000017")
     assert (status, branch["head"]["iin"]) == (200, "900115300003")
 
