@@ -24,3 +24,4 @@ REFUSAL = TO_QUALIFICATION + [
     ("executor", "form_refusal",
      {"refusal_reasons": "No certified surveyors on staff (qualification requirement 2)"}),
 ]
+UNKNOWN_IIN = "770315300001"  # a valid IIN that no reference registry knows (the README's)

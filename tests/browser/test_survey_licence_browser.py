@@ -117,6 +117,9 @@ def run_path(page: Page, steps: list, outcome: str) -> None:
     expect(page.get_by_test_id("chain")).to_contain_text("Journal intact", timeout=TIMEOUT_MS)
     expect(page.get_by_test_id("chain")).to_contain_text("hash chain verified",
                                                          timeout=TIMEOUT_MS)
+    # a signed licence (long base64 lines) wraps instead of widening the page
+    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"the instance page is {widths[0]} px wide"
     sign_out(page)
 
 

@@ -15,6 +15,7 @@ from tests.security.web import sign_in
 from tests.security.web import token_of
 
 SURROGATE = '"\\ud800"'
+START_FIELDS = '"applicant_iin_bin": "150140000012", "licence_case": "issue"'
 
 
 def _post_raw(client, token, path, text):
@@ -23,12 +24,11 @@ def _post_raw(client, token, path, text):
 
 
 @pytest.mark.parametrize("body", [
-    '{"process": %s, "data": {}}' % SURROGATE,
-    '{"process": "%s", "data": {"applicant_iin_bin": "150140000012", "licence_case": "issue",'
-    ' "contact_phone": %s}}' % (PROCESS, SURROGATE),
-    '{"process": "%s", "data": {"applicant_iin_bin": "150140000012", "licence_case": "issue",'
-    ' "channel": "portal", "portal_session": %s}}' % (PROCESS, SURROGATE),
-    '{"process": "%s", "data": {%s: 1}}' % (PROCESS, SURROGATE),
+    f'{{"process": {SURROGATE}, "data": {{}}}}',
+    f'{{"process": "{PROCESS}", "data": {{{START_FIELDS}, "contact_phone": {SURROGATE}}}}}',
+    f'{{"process": "{PROCESS}", "data": {{{START_FIELDS}, "channel": "portal", '
+    f'"portal_session": {SURROGATE}}}}}',
+    f'{{"process": "{PROCESS}", "data": {{{SURROGATE}: 1}}}}',
 ])
 def test_a_lone_surrogate_is_refused_before_anything_runs(app, client, monkeypatch, body):
     calls = record_state_system_calls(monkeypatch)
@@ -45,7 +45,7 @@ def test_a_lone_surrogate_in_a_task_completion_is_refused(app, client, api):
     task_id = api.ready_task("operator", instance_id, "attach_documents")
     before = counts(app)
     answer = _post_raw(client, api.tokens["operator"], f"/tasks/{task_id}/complete",
-                       '{"data": {"page_count": 1, "note": %s}}' % SURROGATE)
+                       f'{{"data": {{"page_count": 1, "note": {SURROGATE}}}}}')
     assert answer.status_code == 422 and counts(app) == before
 
 
@@ -62,7 +62,7 @@ def test_deeply_nested_json_is_refused(app, client, depth):
 def test_integers_beyond_what_json_holds_exactly_are_refused(app, client):
     token = token_of(client, "operator")
     answer = _post_raw(client, token, "/instances",
-                       '{"process": "%s", "data": {"page_count": %s}}' % (PROCESS, "9" * 400))
+                       f'{{"process": "{PROCESS}", "data": {{"page_count": {"9" * 400}}}}}')
     assert answer.status_code == 422 and "data.page_count" in answer.json["errors"]
 
 

@@ -1,4 +1,4 @@
-"""Finding 2: CSRF fails closed, cookies are SameSite/HttpOnly, every answer has security headers."""
+"""Finding 2: CSRF fails closed, cookies are SameSite and HttpOnly, answers carry headers."""
 
 import pytest
 

@@ -105,8 +105,3 @@ def test_a_request_signed_for_another_service_is_not_confirmed(api, state_system
     assert instance["outcome"] == "signature_not_confirmed"
     assert instance["data"]["request_signature"]["reason"] == "content_mismatch"
 
-
-def test_a_request_signed_for_this_service_goes_on_to_the_provider(api, state_systems):
-    instance = _portal_start(api, state_systems)
-    assert instance["data"]["request_signature"]["valid"] is True
-    assert api.ready_task("office", instance["id"], "register_incoming")

@@ -23,7 +23,9 @@ def test_the_portal_cannot_read_a_state_corporation_case(api, state_systems):
     _portal_case(api, state_systems)
     theirs = api.start(START)
     api.walk(theirs, ISSUE)  # a licence signed by the head, for another applicant
-    for path in ("", "/history", "/history/verify", "/documents/licence_signature.xml"):
+    licence = "/documents/licence_signature.xml"
+    assert api.get("auditor", f"/instances/{theirs}{licence}").status_code == 200
+    for path in ("", "/history", "/history/verify", licence):
         answer = api.get("portal", f"/instances/{theirs}{path}")
         assert answer.status_code == 404, (path, answer.status_code)
     assert theirs not in [i["id"] for i in api.get("portal", "/instances").json]
