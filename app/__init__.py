@@ -8,6 +8,7 @@ from flask import Flask
 import handlers
 from app import cli
 from app import config
+from app import expressions
 from app import security
 from app import sqlite
 from app.models import db
@@ -32,6 +33,7 @@ def create_app(test_config=None):
         raise RuntimeError("SECRET_KEY is not set: run ./qyzmet serve once, or set it in "
                            "instance/config.py or QYZMET_SECRET_KEY")
     os.makedirs(app.instance_path, exist_ok=True)
+    expressions.configure(expressions.Limits(**app.config["EXPRESSION_LIMITS"]))
     db.init_app(app)
     with app.app_context():
         sqlite.tune(db.engine)

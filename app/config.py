@@ -24,6 +24,8 @@ def defaults(instance_path: str) -> dict:
         "RETRY_DELAY": 0.05,
         "DEMO_PASSWORD": "qyzmet-demo",  # noqa: S105 - the documented demo default
         "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
+        # what a diagram expression may build: {max_result_size, max_int_bits, max_depth}
+        "EXPRESSION_LIMITS": {},
     }
 
 
