@@ -52,6 +52,13 @@ def digest(value) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def scrub(text: str, secrets) -> str:
+    """Return text with every occurrence of a secret string in secrets replaced by [redacted]."""
+    for secret in sorted((s for s in secrets if isinstance(s, str) and s), key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
 def redact(value, names: frozenset[str] | set[str]):
     """Return a deep copy of value with every dict entry named in names replaced by its hash."""
     if isinstance(value, dict):

@@ -48,6 +48,15 @@ def _takes_idempotency_key(handler) -> bool:
     return "idempotency_key" in inspect.signature(handler).parameters
 
 
+def _attempt(handler, params: dict) -> tuple:
+    """Return (result, its JSON text, None) from one handler call, or (None, None, the error)."""
+    try:
+        result = handler(**params)
+        return result, json.dumps(result), None
+    except Exception as err:  # noqa: BLE001 - every handler failure becomes an incident
+        return None, None, err
+
+
 class ScriptEngine(PythonScriptEngine):
     """Restricted expressions plus service-task dispatch with a journal of every call."""
 
@@ -74,6 +83,7 @@ class ScriptEngine(PythonScriptEngine):
         params = {name: p["value"] for name, p in (operation_params or {}).items()}
         entry = {"task": task.task_spec.bpmn_id, "operator": operation_name,
                  "params": redaction.redact(params, handlers.SECRET_PARAMETERS)}
+        secrets = [params[name] for name in handlers.SECRET_PARAMETERS & set(params)]
         handler = self.handlers.get(operation_name)
         if handler is None:
             self._fail(task, entry, f"no handler registered for operator '{operation_name}'")
@@ -82,18 +92,19 @@ class ScriptEngine(PythonScriptEngine):
         attempts = 1 + min(getattr(task.task_spec, "retries", None) or 0, MAX_RETRIES)
         for attempt in range(1, attempts + 1):
             started = time.perf_counter()
-            try:
-                result = handler(**params)
-                encoded = json.dumps(result)
-            except Unavailable as err:
+            result, encoded, err = _attempt(handler, params)
+            # failures are raised outside the handler's except block, so that the incident
+            # never chains the raw error, whose text may hold a secret (a session in a URL)
+            if err is not None:
+                error = redaction.scrub(str(err), secrets)
+                if not isinstance(err, Unavailable):
+                    self._fail(task, entry, f"{type(err).__name__}: {error}", err)
                 self.journal.append(("service_unavailable", {**entry, "attempt": attempt,
-                                                             "error": str(err)}))
+                                                             "error": error}))
                 if attempt == attempts:
-                    self._fail(task, entry, f"{err} (after {attempts} attempts)", err)
+                    self._fail(task, entry, f"{error} (after {attempts} attempts)", err)
                 time.sleep(self._delay(task, attempt))
                 continue
-            except Exception as err:  # noqa: BLE001 - every handler failure becomes an incident
-                self._fail(task, entry, f"{type(err).__name__}: {err}", err)
             elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
             self.journal.append(("service_called", {**entry, "result": result, "ms": elapsed_ms,
                                                     "attempt": attempt}))

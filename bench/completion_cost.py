@@ -64,7 +64,7 @@ _DOCUMENT = {**_NUMBERS, "holder_iin_bin": "150140000012", "holder_name": '"Shyg
 _PEM = "-----BEGIN CERTIFICATE-----\n" + "M" * 640 + "\n-----END CERTIFICATE-----\n"
 CANNED = {  # shaped like what the real handlers return, keyed by operator id
     "registry/lookup_applicant": {"found": True, "kind": "legal_entity", "iin_bin": "150140000012",
-                                  "name": '"Shygys Geo Survey" LLP', "head_iin": "680310400011",
+                                  "name": '"Shygys Geo Survey" LLP', "head_iin": "850722400018",
                                   "registered_on": "2015-01-20"},
     "licensing/register_application": {"application_number": _NUMBERS["application_number"],
                                        "registered_at": _AT},

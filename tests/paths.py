@@ -1,5 +1,7 @@
 """The paths through the survey-licence regulation, as tables of (user, task, data)."""
 
+from reference.seed import UNKNOWN_VALID_IIN as UNKNOWN_IIN  # noqa: F401 - the README's
+
 PASSWORD = "test-password"
 PROCESS = "survey_license_east_kazakhstan_2016"
 START = {"applicant_iin_bin": "150140000012", "licence_case": "issue"}
@@ -24,4 +26,3 @@ REFUSAL = TO_QUALIFICATION + [
     ("executor", "form_refusal",
      {"refusal_reasons": "No certified surveyors on staff (qualification requirement 2)"}),
 ]
-UNKNOWN_IIN = "770315300001"  # a valid IIN that no reference registry knows (the README's)

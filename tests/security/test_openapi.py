@@ -127,3 +127,35 @@ def test_signed_documents_are_xml_as_documented(api):
     assert answer.get_data().lstrip().startswith(b"<")
     missing = api.get("admin", f"/instances/{instance_id}/documents/no_such.xml")
     assert missing.status_code == 404 and missing.is_json
+
+
+def _error_schema() -> dict:
+    document = openapi_document()
+    return {**document["components"]["schemas"]["Error"], "components": document["components"]}
+
+
+def test_rate_limited_sign_in_is_the_documented_429(client):
+    answers = [client.post(f"{PREFIX}/auth/token", json={"username": "admin", "password": "no"})
+               for _ in range(8)]
+    limited = [a for a in answers if a.status_code == 429]
+    assert limited, [a.status_code for a in answers]
+    jsonschema.validate(limited[0].json, _error_schema())
+    assert re.fullmatch(r"[0-9]+", limited[0].headers["Retry-After"])
+
+
+def test_a_too_large_body_is_the_documented_413(client, app):
+    body = b'{"username": "' + b"x" * app.config["MAX_CONTENT_LENGTH"] + b'"}'
+    answer = client.post(f"{PREFIX}/auth/token", data=body, content_type="application/json")
+    assert answer.status_code == 413
+    jsonschema.validate(answer.json, _error_schema())
+
+
+def test_history_pages_link_to_the_next_page(api):
+    instance_id = api.start(START)
+    first = api.get("admin", f"/instances/{instance_id}/history?limit=1")
+    assert first.status_code == 200 and len(first.json) == 1
+    seq = first.json[0]["seq"]
+    assert first.headers["Link"] == (f"<{PREFIX}/instances/{instance_id}/history?after={seq}"
+                                     '&limit=1>; rel="next"')
+    everything = api.get("admin", f"/instances/{instance_id}/history?limit=500")
+    assert "Link" not in everything.headers

@@ -24,7 +24,7 @@ from app import auth
 from tests.paths import ISSUE
 from tests.paths import START
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+#PM
 
 SEED = 20240611
 TOKEN_LIFETIME = 600

@@ -94,3 +94,21 @@ def test_the_task_view_shows_no_secret(api, portal_case):
     task = api.get("office", f"/tasks/{task_id}").json
     _assert_hidden(task, secrets)
     assert task["data"]["signed_request"]["redacted"] is True
+
+
+def test_failed_calls_and_their_incident_show_no_secret(api, state_systems):
+    data = portal.application(state_systems.url, APPLICANT, version=portal.service_version(api))
+    portal.post_json(f"{state_systems.url}/_control/faults",  # down for all three attempts
+                     {"system": "portal", "mode": "error", "count": 3})
+    instance_id = api.start(data, user="portal")
+    secrets = {name: data[name] for name in SECRETS}
+    events = api.get("auditor", f"/instances/{instance_id}/history?limit=500").json
+    failed = [e["payload"] for e in events if e["type"] == "service_unavailable"]
+    assert [f["operator"] for f in failed] == ["portal/check_session"] * 3
+    assert failed[0]["params"]["session"] == {
+        "redacted": True, "sha256": _sha256(data["portal_session"])}
+    assert "[redacted]" in failed[0]["error"]
+    _assert_hidden(events, secrets)
+    instance = api.get("auditor", f"/instances/{instance_id}").json
+    assert instance["status"] == "incident" and "[redacted]" in instance["incident"]["error"]
+    _assert_hidden(instance, secrets)
