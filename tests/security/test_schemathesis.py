@@ -24,8 +24,6 @@ from app import auth
 from tests.paths import ISSUE
 from tests.paths import START
 
-#PM
-
 SEED = 20240611
 TOKEN_LIFETIME = 600
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
@@ -104,7 +102,7 @@ def live_schema(request, app, api, live_url):
     """Load the OpenAPI document from the live app; authenticate cases as a demo user."""
     # schemathesis 4.32's lazy loader renames the test node through `_nodeid`, which pytest
     # 9.2 no longer has (node ids live in `_id`); give it the attribute it reads.
-    request.node._nodeid = request.node.nodeid  # noqa: SLF001 - third-party shim
+    request.node._nodeid = request.node.nodeid
     ids = live_ids(api)
     with urllib.request.urlopen(f"{live_url}/api/v1/openapi.json") as answer:
         document = json.load(answer)
