@@ -113,7 +113,7 @@ def start_instance(rt: Runtime, actor: Actor, key: str, data) -> Started:
     if found is None:
         raise NotFound(f"no process '{key}'")
     definition = rt.definitions.get(found.id)
-    if not actor.roles & set(definition.manifest["start_lanes"]):
+    if not policy.may_start(actor, definition.manifest["start_lanes"]):
         roles = ", ".join(definition.manifest["start_lanes"])
         raise Forbidden(f"starting '{key}' needs one of the roles: {roles}")
     form = forms.load_form(rt.forms_dir, key, forms.START)
