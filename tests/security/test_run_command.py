@@ -80,6 +80,42 @@ def test_attacks_are_refused_by_the_running_server(served):
     assert headers["X-Frame-Options"] == "DENY"
 
 
+def _api(base, method, path, token=None, *, body=None, raw=None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    status, _, answer = _request(f"{base}/api/v1{path}", data=data, headers=headers,
+                                 method=method)
+    return status, (json.loads(answer) if answer else None)
+
+
+def test_the_api_refuses_hostile_input_on_the_running_server(served):
+    base = served[0]
+    operator = _api(base, "POST", "/auth/token",
+                    body={"username": "operator", "password": PASSWORD})[1]["token"]
+    portal = _api(base, "POST", "/auth/token",
+                  body={"username": "portal", "password": PASSWORD})[1]["token"]
+    process = "survey_license_east_kazakhstan_2016"
+    start = {"applicant_iin_bin": "150140000012", "licence_case": "issue"}
+    surrogate = b'{"process": "%s", "data": {"applicant_iin_bin": "\\ud800"}}' % process.encode()
+    assert _api(base, "POST", "/instances", operator, raw=surrogate)[0] == 422
+    fee = _api(base, "POST", "/instances", operator,
+               body={"process": process, "data": {**start, "fee_mci": 1}})
+    assert fee[0] == 422 and "fee_mci" in fee[1]["errors"]
+    status, started = _api(base, "POST", "/instances", operator,
+                           body={"process": process, "data": start})
+    assert status == 201
+    assert _api(base, "GET", f"/instances/{started['id']}", portal)[0] == 404
+    tasks = _api(base, "GET", f"/tasks?instance={started['id']}&state=ready", operator)[1]
+    for _ in range(5):
+        assert _api(base, "POST", f"/tasks/{tasks[0]['id']}/claim", operator)[0] == 200
+    history = _api(base, "GET", f"/instances/{started['id']}/history", operator)[1]
+    assert [e["type"] for e in history].count("task_claimed") == 1
+    assert _api(base, "DELETE", "/auth/token", operator)[0] == 204
+    assert _api(base, "GET", "/processes", operator)[0] == 401
+
+
 def test_stopping_the_run_command_stops_the_server_and_the_reference_systems(served):
     _, process, ports = served
     os.kill(process.pid, signal.SIGTERM)
