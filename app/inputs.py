@@ -90,3 +90,13 @@ def check_form(fields) -> None:
     for name, value in fields.items(multi=True):
         check_text(name)
         check_text(value, name)
+
+
+def count_arg(args, name: str, default: int) -> int:
+    """Return the query argument `name` as a whole number 0…999,999,999, else BadInput (422)."""
+    raw = args.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        raise BadInput("a whole number is expected", status=422, field=name)
+    return int(raw)

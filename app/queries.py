@@ -9,6 +9,7 @@ from app import audit
 from app import definitions
 from app import engine
 from app import forms
+from app import inputs
 from app import policy
 from app import redaction
 from app import store
@@ -167,7 +168,7 @@ def history(rt: Runtime, actor: Actor, instance_id: str, after: int = 0,
             limit: int = HISTORY_PAGE) -> HistoryPage:
     """Return a page of the instance's journal: events after seq `after`, at most `limit`."""
     if not 1 <= limit <= HISTORY_PAGE_MAX:
-        raise ValueError(f"limit must be between 1 and {HISTORY_PAGE_MAX}")
+        raise inputs.BadInput(f"between 1 and {HISTORY_PAGE_MAX}", status=422, field="limit")
     rows = _journal(rt, actor, instance_id, after, limit + 1)
     events = [{"seq": r.seq, "type": r.type, "at": r.at, "actor": r.actor,
                "payload": _shown(rt, json.loads(r.payload)), "hash": r.hash,

@@ -192,22 +192,11 @@ for _suffix, _query in (("", queries.get_instance), ("/history/verify", queries.
                     view_func=_instance_read(_query), methods=["GET"])
 
 
-def _int_arg(name: str, default: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
-        raise inputs.BadInput("a whole number is expected", status=422, field=name)
-    return int(raw)
-
-
 @bp.get("/instances/<instance_id>/history")
 @login_required
 def history(instance_id):
-    after, limit = _int_arg("after", 0), _int_arg("limit", queries.HISTORY_PAGE)
-    if not 1 <= limit <= queries.HISTORY_PAGE_MAX:
-        raise inputs.BadInput(f"between 1 and {queries.HISTORY_PAGE_MAX}", status=422,
-                              field="limit")
+    after = inputs.count_arg(request.args, "after", 0)
+    limit = inputs.count_arg(request.args, "limit", queries.HISTORY_PAGE)
     page = queries.history(_runtime(), g.actor, instance_id, after, limit)
     answer = jsonify(page.events)
     if page.next_after is not None:

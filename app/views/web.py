@@ -227,8 +227,7 @@ def instance(instance_id):
     if request.args.get("document"):  # ?document=<name>: download a signed document
         return downloads.signed_document(_runtime(), g.actor, instance_id,
                                          request.args["document"])
-    after = request.args.get("after", "0")
-    after = int(after) if after.isascii() and after.isdigit() and len(after) < 10 else 0
+    after = inputs.count_arg(request.args, "after", 0)
     detail = queries.get_instance(_runtime(), g.actor, instance_id)
     page = queries.history(_runtime(), g.actor, instance_id, after, HISTORY_PAGE)
     return render_template("instance.html", instance=detail, history=page, after=after,
