@@ -4,11 +4,14 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from flask_migrate import Migrate
 
 import handlers
 from app import cli
+from app import clock
 from app import config
 from app import expressions
+from app import inputs
 from app import security
 from app import sqlite
 from app.models import db
@@ -32,17 +35,21 @@ def create_app(test_config=None):
     if not app.config["SECRET_KEY"]:
         raise RuntimeError("SECRET_KEY is not set: run ./qyzmet serve once, or set it in "
                            "instance/config.py or QYZMET_SECRET_KEY")
+    app_clock = clock.from_config(app.config)  # "manual" only in test or demo configurations
     os.makedirs(app.instance_path, exist_ok=True)
     expressions.configure(expressions.Limits(**app.config["EXPRESSION_LIMITS"]))
     db.init_app(app)
+    Migrate(app, db, directory=str(Path(__file__).parent / "migrations"))
     with app.app_context():
         sqlite.tune(db.engine)
     handlers.configure(urls=config.state_system_urls(app.config), keys_dir=app.config["KEYS_DIR"],
                        trust_chain=app.config["TRUST_CHAIN"],
                        timeout=app.config["STATE_SYSTEM_TIMEOUT"])
     app.extensions["qyzmet"] = Runtime(Path(app.config["BPMN_DIR"]), Path(app.config["FORMS_DIR"]),
-                                       handlers.HANDLERS, retry_delay=app.config["RETRY_DELAY"])
+                                       handlers.HANDLERS, retry_delay=app.config["RETRY_DELAY"],
+                                       clock=app_clock)
     cli.init_app(app)
+    app.url_value_preprocessor(inputs.check_url)  # NUL never reaches a query (PostgreSQL)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     security.csrf.exempt(api.bp)  # bearer tokens: a browser never sends them on its own

@@ -14,9 +14,11 @@ def canonical_json(value) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def now_iso() -> str:
-    """Return the current UTC time as ISO 8601 with microseconds."""
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
+def stamp(moment: datetime.datetime) -> str:
+    """Return an aware moment as the journal writes it: UTC, ISO 8601 with microseconds."""
+    if moment.utcoffset() is None:
+        raise ValueError("a journal timestamp needs a time zone")
+    return moment.astimezone(datetime.UTC).isoformat(timespec="microseconds")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,9 +43,13 @@ def seal(entry) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def chain(instance_id: str, last_seq: int, last_hash: str, events, actor: str) -> list[Entry]:
-    """Turn (type, payload) pairs into sealed entries following `last_seq`/`last_hash`."""
-    entries, prev, at = [], last_hash, now_iso()
+def chain(instance_id: str, last_seq: int, last_hash: str, events, actor: str, *,
+          at: datetime.datetime) -> list[Entry]:
+    """Turn (type, payload) pairs into sealed entries following `last_seq`/`last_hash`.
+
+    `at` is the moment of the change, from the host's clock; every entry carries it.
+    """
+    entries, prev, at = [], last_hash, stamp(at)
     for offset, (kind, payload) in enumerate(events, start=1):
         text = canonical_json(payload)
         entry = Entry(instance_id, last_seq + offset, kind, actor, at, text, prev, "")

@@ -13,6 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
@@ -22,7 +23,6 @@ from werkzeug.security import generate_password_hash
 from app.models import Credential
 from app.models import User
 from app.models import db
-from app.models import utcnow
 
 DEFAULT_HASH_METHOD = "scrypt"
 MIN_PASSWORD_LENGTH = 10
@@ -117,10 +117,19 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def open_credential(username: str, kind: str, lifetime: int) -> str:
-    """Start a session or token of `lifetime` seconds for a user; return its secret."""
+def _moment(now: datetime.datetime | None) -> datetime.datetime:
+    """Return `now`, or else the moment on the current app's clock (the Runtime's)."""
+    return now if now is not None else current_app.extensions["qyzmet"].clock.now()
+
+
+def open_credential(username: str, kind: str, lifetime: int, *,
+                    now: datetime.datetime | None = None) -> str:
+    """Start a session or token of `lifetime` seconds from `now` for a user; return its secret.
+
+    Here and below, `now` defaults to the app's clock.
+    """
     secret = f"qz_{secrets.token_urlsafe(32)}"
-    now = utcnow()
+    now = _moment(now)
     with db.engine.begin() as conn:
         conn.execute(insert(CREDENTIALS), [{
             "digest": _digest(secret), "kind": kind, "username": username, "created_at": now,
@@ -128,36 +137,39 @@ def open_credential(username: str, kind: str, lifetime: int) -> str:
     return secret
 
 
-def actor_for(secret, kind: str, directory: Directory) -> Actor | None:
-    """Return the actor of a live (unexpired, unrevoked) credential, else None."""
+def actor_for(secret, kind: str, directory: Directory, *,
+              now: datetime.datetime | None = None) -> Actor | None:
+    """Return the actor of a credential live at `now` (unexpired, unrevoked), else None."""
     if not isinstance(secret, str) or not secret.startswith("qz_") or len(secret) > 100:
         return None
     query = select(CREDENTIALS.c.username).where(
         CREDENTIALS.c.digest == _digest(secret), CREDENTIALS.c.kind == kind,
-        CREDENTIALS.c.revoked_at.is_(None), CREDENTIALS.c.expires_at > utcnow())
+        CREDENTIALS.c.revoked_at.is_(None), CREDENTIALS.c.expires_at > _moment(now))
     with db.engine.connect() as conn:
         username = conn.execute(query).scalar()
     return directory.find(username) if username else None
 
 
-def revoke(secret) -> bool:
-    """End one credential; tell whether it was live."""
+def revoke(secret, *, now: datetime.datetime | None = None) -> bool:
+    """End one credential at `now`; tell whether it was live."""
     if not isinstance(secret, str):
         return False
     with db.engine.begin() as conn:
         done = conn.execute(update(CREDENTIALS).where(
             CREDENTIALS.c.digest == _digest(secret), CREDENTIALS.c.revoked_at.is_(None))
-            .values(revoked_at=utcnow()))
+            .values(revoked_at=_moment(now)))
     return done.rowcount == 1
 
 
-def revoke_all(username: str, kind: str | None = None) -> int:
-    """End every live credential of a user (of one kind, or all); return how many."""
+def revoke_all(username: str, kind: str | None = None, *,
+               now: datetime.datetime | None = None) -> int:
+    """End every live credential of a user (of one kind, or all) at `now`; return how many."""
     where = [CREDENTIALS.c.username == username, CREDENTIALS.c.revoked_at.is_(None)]
     if kind:
         where.append(CREDENTIALS.c.kind == kind)
     with db.engine.begin() as conn:
-        return conn.execute(update(CREDENTIALS).where(*where).values(revoked_at=utcnow())).rowcount
+        ended = conn.execute(update(CREDENTIALS).where(*where).values(revoked_at=_moment(now)))
+        return ended.rowcount
 
 
 def check_new_password(password) -> dict[str, str]:
@@ -169,7 +181,8 @@ def check_new_password(password) -> dict[str, str]:
     return {}
 
 
-def set_password(username: str, password: str, method: str = DEFAULT_HASH_METHOD) -> int:
+def set_password(username: str, password: str, method: str = DEFAULT_HASH_METHOD, *,
+                 now: datetime.datetime | None = None) -> int:
     """Give a user a new password and end all their sessions and tokens; return how many."""
     errors = check_new_password(password)
     if errors:
@@ -179,7 +192,7 @@ def set_password(username: str, password: str, method: str = DEFAULT_HASH_METHOD
             password_hash=generate_password_hash(password, method=method))).rowcount
     if changed != 1:
         raise LookupError(f"no user '{username}'")
-    return revoke_all(username)
+    return revoke_all(username, now=now)
 
 
 def ensure_demo_users(password: str, method: str = DEFAULT_HASH_METHOD) -> int:

@@ -1,87 +1,182 @@
 """The working-day calendar of Kazakhstan, used for regulated step durations.
 
-Fixed public holidays follow the Law "On holidays" (current list, ../shared/DOMAIN.md §8);
-a holiday on a weekend moves the day off to the next working day. Government transfers
-and Kurban ait dates are data that a later issue loads per year; until then they are
-listed in `EXTRA_DAYS_OFF` / `EXTRA_WORKING_DAYS`.
+Public holidays come from the `holidays` package's Kazakhstan calendar (the Law "On holidays",
+a holiday on a Saturday or Sunday moving the day off to the next working day, 7 January and
+Kurban ait not moving; ../shared/DOMAIN.md §8). What the package does not know is data: the
+kept file `app/data/kz_calendar.json` (days off moved by Government decree, the first day of
+Kurban ait as fixed each year, Saturdays made working days) and, when an admin adds later years,
+`instance/calendar.json` in the same shape. A day both files name is as the admin's file says.
+
+`version()` fingerprints what a deadline was computed with: the data used and the package's
+version. Years are computed once per calendar and kept.
 """
 
+import dataclasses
 import datetime
-import functools
+import hashlib
+import json
+import os
 import re
+from pathlib import Path
 
-FIXED_HOLIDAYS = {
-    (1, 1), (1, 2), (1, 7), (3, 8), (3, 21), (3, 22), (3, 23),
-    (5, 1), (5, 7), (5, 9), (7, 6), (8, 30), (10, 25), (12, 16),
-}
-EXTRA_DAYS_OFF = {
-    datetime.date(2024, 6, 17), datetime.date(2025, 6, 6),  # Kurban ait, first day
-    datetime.date(2025, 1, 3),  # transferred from Sunday 5 January 2025
-}
-EXTRA_WORKING_DAYS = {datetime.date(2025, 1, 5)}
+import holidays
+
+from app.config import ROOT
+
+KEPT_DATA = Path(__file__).resolve().parent / "data" / "kz_calendar.json"
+ADMIN_DATA = ROOT / "instance" / "calendar.json"
+COUNTRY = "KZ"
 MAX_WORKING_DAYS = 3660  # about fourteen years: no regulated step is longer
 MAX_DURATION = datetime.timedelta(days=3660)
 _DURATION = re.compile(r"^(?:(?P<wd>\d+)WD|PT(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?"
                        r"|P(?P<d>\d+)D)$")
 _MAX_DURATION_TEXT = 32
+_KINDS = ("days_off", "working_days")
 
 
-@functools.lru_cache(maxsize=64)
-def _moved_holidays(year: int) -> frozenset[datetime.date]:
-    """Return the Mondays (or next working days) that replace holidays falling on weekends."""
-    moved = set()
-    for month, day in sorted(FIXED_HOLIDAYS - {(1, 7)}):
-        holiday = datetime.date(year, month, day)
-        if holiday.weekday() >= 5:
-            substitute = holiday + datetime.timedelta(days=1)
-            while (substitute.weekday() >= 5 or substitute in moved
-                   or (substitute.month, substitute.day) in FIXED_HOLIDAYS):
-                substitute += datetime.timedelta(days=1)
-            moved.add(substitute)
-    return frozenset(moved)
+@dataclasses.dataclass(frozen=True)
+class _Year:
+    off: frozenset[datetime.date]  # weekdays that are not worked
+    worked: frozenset[datetime.date]  # Saturdays and Sundays that are worked
+
+
+def _read(path: Path) -> dict[str, dict[datetime.date, str]]:
+    """Return {kind: {date: reason}} from a calendar data file; ValueError naming the file."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        found = {kind: {datetime.date.fromisoformat(day): str(reason)
+                        for day, reason in raw.get(kind, {}).items()} for kind in _KINDS}
+    except (ValueError, AttributeError, TypeError) as err:
+        raise ValueError(f"{path}: not a calendar file ({err}); expected "
+                         '{"days_off": {"YYYY-MM-DD": "why"}, "working_days": {...}}') from None
+    both = found["days_off"].keys() & found["working_days"].keys()
+    if both:
+        raise ValueError(f"{path}: {min(both)} is both a day off and a working day")
+    return found
+
+
+class Calendar:
+    """Working days: the package's holidays, then the data's days off and working days."""
+
+    def __init__(self, days_off: dict[datetime.date, str], working_days: dict[datetime.date, str]):
+        self.days_off = frozenset(days_off)
+        self.working_days = frozenset(working_days)
+        used = {"holidays": holidays.__version__, "country": COUNTRY,
+                "days_off": sorted(d.isoformat() for d in self.days_off),
+                "working_days": sorted(d.isoformat() for d in self.working_days)}
+        digest = hashlib.sha256(json.dumps(used, sort_keys=True).encode()).hexdigest()
+        self.version = f"kz-{digest[:16]}"
+        self._years: dict[int, _Year] = {}
+
+    def _year(self, year: int) -> _Year:
+        found = self._years.get(year)
+        if found is None:
+            # the next year too: a transfer may make a day of this year worked for the next one
+            known = holidays.country_holidays(COUNTRY, years=(year, year + 1))
+            worked = {d for d in getattr(known, "weekend_workdays", ()) if d.year == year}
+            worked |= {d for d in self.working_days if d.year == year}
+            off = {d for d in known if d.year == year}
+            off |= {d for d in self.days_off if d.year == year}
+            found = self._years[year] = _Year(frozenset(off - worked), frozenset(worked))
+        return found
+
+    def is_working_day(self, day: datetime.date) -> bool:
+        """Tell whether `day` is a working day in Kazakhstan (five-day week)."""
+        year = self._year(day.year)
+        if day in year.worked:
+            return True
+        return day.weekday() < 5 and day not in year.off
+
+    def add_working_days(self, start: datetime.datetime, days: int) -> datetime.datetime:
+        """Return the end of the working day that is `days` working days after `start`.
+
+        The day of `start` itself is not counted, as the East-Kazakhstan regulations say.
+        """
+        if abs(days) > MAX_WORKING_DAYS:
+            raise ValueError(f"{days} working days is beyond the bound of {MAX_WORKING_DAYS}")
+        day = start.date()
+        counted = 0
+        while counted < days:
+            day += datetime.timedelta(days=1)
+            if self.is_working_day(day):
+                counted += 1
+        return datetime.datetime.combine(day, datetime.time(18, 0), tzinfo=start.tzinfo)
+
+    def deadline(self, start: datetime.datetime, duration: str) -> datetime.datetime | None:
+        """Return when a step that began at `start` with a regulated `duration` is due.
+
+        `duration` is `10WD` (working days), `P3D` (calendar days) or `PT1H30M`; None if empty.
+        """
+        if not duration:
+            return None
+        match = len(duration) <= _MAX_DURATION_TEXT and _DURATION.match(duration.strip())
+        if not match:
+            raise ValueError(f"unknown duration '{duration[:_MAX_DURATION_TEXT]}': "
+                             f"use e.g. 10WD, P3D or PT20M")
+        parts = {k: int(v) for k, v in match.groupdict().items() if v}
+        if "wd" in parts:
+            return self.add_working_days(start, parts["wd"])
+        seconds = ((parts.get("d", 0) * 24 + parts.get("h", 0)) * 60 + parts.get("m", 0)) * 60
+        seconds += parts.get("s", 0)
+        if seconds > MAX_DURATION.total_seconds():
+            raise ValueError(f"duration '{duration}' is longer than {MAX_DURATION.days} days")
+        return start + datetime.timedelta(seconds=seconds)
+
+
+def load(*extra: Path) -> Calendar:
+    """Return the calendar of the kept data and the `extra` files that exist (later ones win)."""
+    days_off: dict[datetime.date, str] = {}
+    working_days: dict[datetime.date, str] = {}
+    for path in (KEPT_DATA, *extra):
+        if path != KEPT_DATA and not Path(path).exists():
+            continue
+        found = _read(Path(path))
+        for day, reason in found["days_off"].items():
+            working_days.pop(day, None)
+            days_off[day] = reason
+        for day, reason in found["working_days"].items():
+            days_off.pop(day, None)
+            working_days[day] = reason
+    return Calendar(days_off, working_days)
+
+
+_current: dict = {}
+
+
+def _signature(path: Path) -> tuple:
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return (str(path), None)
+    return (str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def current() -> Calendar:
+    """Return the calendar of the kept data and instance/calendar.json, reread when they change."""
+    signature = (_signature(KEPT_DATA), _signature(ADMIN_DATA))
+    found = _current.get(signature)
+    if found is None:
+        found = load(ADMIN_DATA)
+        _current.clear()
+        _current[signature] = found
+    return found
+
+
+def version() -> str:
+    """Return the fingerprint of the calendar deadlines are computed with now."""
+    return current().version
 
 
 def is_working_day(day: datetime.date) -> bool:
     """Tell whether `day` is a working day in Kazakhstan."""
-    if day in EXTRA_WORKING_DAYS:
-        return True
-    if day.weekday() >= 5 or (day.month, day.day) in FIXED_HOLIDAYS or day in EXTRA_DAYS_OFF:
-        return False
-    return day not in _moved_holidays(day.year)
+    return current().is_working_day(day)
 
 
 def add_working_days(start: datetime.datetime, days: int) -> datetime.datetime:
-    """Return the end of the working day that is `days` working days after `start`.
-
-    The day of `start` itself is not counted, as the East-Kazakhstan regulations say.
-    """
-    if abs(days) > MAX_WORKING_DAYS:
-        raise ValueError(f"{days} working days is beyond the bound of {MAX_WORKING_DAYS}")
-    day = start.date()
-    counted = 0
-    while counted < days:
-        day += datetime.timedelta(days=1)
-        if is_working_day(day):
-            counted += 1
-    return datetime.datetime.combine(day, datetime.time(18, 0), tzinfo=start.tzinfo)
+    """Return the end of the working day `days` working days after `start` (its day not counted)."""
+    return current().add_working_days(start, days)
 
 
 def deadline(start: datetime.datetime, duration: str) -> datetime.datetime | None:
-    """Return when a step that began at `start` with a regulated `duration` is due.
-
-    `duration` is `10WD` (working days), `P3D` (calendar days) or `PT1H30M`; None if empty.
-    """
-    if not duration:
-        return None
-    match = len(duration) <= _MAX_DURATION_TEXT and _DURATION.match(duration.strip())
-    if not match:
-        raise ValueError(f"unknown duration '{duration[:_MAX_DURATION_TEXT]}': "
-                         f"use e.g. 10WD, P3D or PT20M")
-    parts = {k: int(v) for k, v in match.groupdict().items() if v}
-    if "wd" in parts:
-        return add_working_days(start, parts["wd"])
-    seconds = ((parts.get("d", 0) * 24 + parts.get("h", 0)) * 60 + parts.get("m", 0)) * 60
-    seconds += parts.get("s", 0)
-    if seconds > MAX_DURATION.total_seconds():
-        raise ValueError(f"duration '{duration}' is longer than {MAX_DURATION.days} days")
-    return start + datetime.timedelta(seconds=seconds)
+    """Return when a step begun at `start` with a regulated `duration` is due (None if none)."""
+    return current().deadline(start, duration)

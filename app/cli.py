@@ -5,8 +5,12 @@ import sys
 from pathlib import Path
 
 import click
+from alembic import command as alembic_command
+from alembic.migration import MigrationContext
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy import inspect
+from sqlalchemy import text
 
 from app import auth
 from app import definitions
@@ -21,9 +25,55 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+# What a database made by db.create_all(), before Alembic owned the schema, can hold: the
+# revision and the tables it added. 0001 is the schema of commit 5629b0c (the first main);
+# 0002 added `credential` (issue 6) while create_all still made the tables.
+PRE_ALEMBIC = (("0001", frozenset({"user", "process_definition", "process_instance", "task",
+                                    "audit_event"})),
+               ("0002", frozenset({"credential"})))
+MIGRATION_LOCK = 7_140_001  # PostgreSQL advisory lock: one schema upgrade at a time
+
+
+def upgrade_database(revision: str = "head") -> tuple[str | None, str | None]:
+    """Bring the database to `revision` (the newest); return (revision before, revision after).
+
+    Alembic owns the schema (app/migrations). A database made by db.create_all() before
+    that has Qyzmet's tables but no `alembic_version` table: it is stamped with the last
+    revision of PRE_ALEMBIC whose tables are all there, then upgraded like any other, so no
+    row is lost. `init-demo` and `deploy` call this; `flask --app app db upgrade` does the
+    same for databases that Alembic already owns. All in one transaction.
+    """
+    config = current_app.extensions["migrate"].migrate.get_config()
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        config.attributes["connection"] = conn
+        before = MigrationContext.configure(conn).get_current_revision()
+        if before is None:
+            before = _stamp_pre_alembic(conn, config)
+        alembic_command.upgrade(config, revision)
+        after = MigrationContext.configure(conn).get_current_revision()
+    return before, after
+
+
+def _stamp_pre_alembic(conn, config) -> str | None:
+    """Stamp a database made by db.create_all() with the revision its tables match."""
+    tables = set(inspect(conn).get_table_names())
+    matched = None
+    for revision, added in PRE_ALEMBIC:
+        if not added <= tables:
+            break
+        matched = revision
+    if matched is not None:
+        alembic_command.stamp(config, matched)
+    return matched
+
+
 def deploy_all(deployed_by: str = "setup") -> list:
-    """Create tables and deploy every changed diagram in BPMN_DIR."""
-    db.create_all()
+    """Upgrade the database to the newest schema and deploy every changed diagram."""
+    before, after = upgrade_database()
+    if before != after:
+        click.echo(f"database schema {before or 'empty'} -> {after}")
     return definitions.deploy_directory(Path(current_app.config["BPMN_DIR"]), deployed_by)
 
 
@@ -48,7 +98,7 @@ def provision_signing_keys(pki_dir: Path, keys_dir: Path) -> list[str]:
 
 
 def prepare_demo(password: str) -> None:
-    """Create tables, deploy diagrams, the demo users and the staff signing keys."""
+    """Upgrade the schema, deploy diagrams, the demo users and the staff signing keys."""
     for row in deploy_all():
         click.echo(f"deployed {row.key} v{row.version} ({row.sha256[:12]})")
     config = current_app.config

@@ -5,8 +5,16 @@ Everything here works on in-memory workflows and returns plain values; persisten
 the engine loop and every task query walk `workflow.tasks` directly instead of the task
 iterator, whose depth limit of 1,000 hides READY tasks in long loops and makes
 `is_completed()` lie; and service-call errors are fixed in `app.script_engine`.
+
+SpiffWorkflow's timer events read the wall clock themselves (`datetime.now` in
+`bpmn/specs/event_definitions/timer.py`). Here they read the `now` the host passes into every
+engine call instead (the Runtime's clock): each call works at one moment, so a manual clock
+moves timers, and a run fed the same moments fires them the same way.
 """
 
+import contextlib
+import contextvars
+import datetime
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -14,6 +22,11 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import EndEvent
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import DurationTimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
@@ -42,6 +55,129 @@ class Snapshot:
     ready: list[ReadyTask]
     incident: dict | None = None
     events: list = field(default_factory=list)
+
+
+_NOW: contextvars.ContextVar[datetime.datetime] = contextvars.ContextVar("engine_now")
+
+
+@contextlib.contextmanager
+def _working_at(now: datetime.datetime | None):
+    """Let the timers evaluated inside read `now`; without it a timer refuses to guess."""
+    if now is None:
+        yield
+        return
+    if now.utcoffset() is None:
+        raise ValueError("the engine needs an aware moment (UTC) as `now`")
+    token = _NOW.set(now.astimezone(datetime.UTC))
+    try:
+        yield
+    finally:
+        _NOW.reset(token)
+
+
+def _now() -> datetime.datetime:
+    try:
+        return _NOW.get()
+    except LookupError:
+        raise RuntimeError("a timer was evaluated without the host's clock: pass `now` to "
+                           "engine.start, complete, retry or wake") from None
+
+
+class ClockedTimeDate(TimeDateEventDefinition):
+    """A timer at a date and time, due by the host's clock (at the moment itself, not after)."""
+
+    def has_fired(self, my_task):
+        """Tell whether the moment has come; remember the evaluated moment on the task."""
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            event_value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            my_task._set_internal_data(event_value=event_value)
+        if self.parse_time_or_duration(event_value) <= _now():
+            my_task._set_internal_data(event_fired=True)
+        return my_task._get_internal_data("event_fired", False)
+
+
+class ClockedDuration(DurationTimerEventDefinition):
+    """A timer after a duration, counted from the host's clock when the event starts waiting."""
+
+    def has_fired(self, my_task):
+        """Tell whether the duration has passed; remember the due moment on the task."""
+        now = _now()
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            parsed = self.parse_iso_duration(expression)
+            event_value = (now + self.get_timedelta_from_start(parsed, now)).isoformat()
+            my_task._set_internal_data(event_value=event_value)
+        if self.get_datetime(event_value) <= now:
+            my_task._set_internal_data(event_fired=True)
+        return my_task._get_internal_data("event_fired", False)
+
+
+def _recurring(expression: str, now: datetime.datetime) -> tuple:
+    """Parse `R<n>/<duration>` from `now`; anything anchored to a date as SpiffWorkflow does."""
+    parts = expression.upper().replace("--", "/").strip("R").split("/")
+    if len(parts) == 2 and parts[1].startswith("P"):
+        cycles = int(parts[0]) if parts[0] else -1
+        duration = TimerEventDefinition.get_timedelta_from_start(
+            TimerEventDefinition.parse_iso_duration(parts[1]), now)
+        return cycles, now + duration, duration
+    return TimerEventDefinition.parse_iso_recurring_interval(expression)
+
+
+class ClockedCycle(CycleTimerEventDefinition):
+    """A repeating timer whose cycles come due by the host's clock."""
+
+    def cycle_complete(self, my_task):
+        """Tell whether the next cycle is due, counting it; finish after the last cycle."""
+        now = _now()
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            cycles, start, duration = _recurring(expression, now)
+            event_value = {"cycles": cycles, "next": start.isoformat(),
+                           "duration": duration.total_seconds()}
+        ready = False
+        if event_value["cycles"] != 0:
+            next_event = datetime.datetime.fromisoformat(event_value["next"])
+            if next_event <= now:
+                step = datetime.timedelta(seconds=event_value["duration"])
+                event_value["next"] = (next_event + step).isoformat()
+                event_value["cycles"] -= 1
+                ready = True
+        else:
+            my_task.internal_data.pop("event_value", None)
+            my_task.internal_data["event_fired"] = True
+        my_task._set_internal_data(event_value=event_value)
+        return ready
+
+
+CLOCKED_TIMERS = {TimeDateEventDefinition: ClockedTimeDate,
+                  DurationTimerEventDefinition: ClockedDuration,
+                  CycleTimerEventDefinition: ClockedCycle}
+
+
+def _clock_definition(definition) -> None:
+    clocked = CLOCKED_TIMERS.get(type(definition))
+    if clocked is not None:
+        definition.__class__ = clocked  # same state, the host's clock instead of the wall's
+    if isinstance(definition, MultipleEventDefinition):
+        for inner in definition.event_definitions:
+            _clock_definition(inner)
+
+
+def _take_over_timers(specs) -> None:
+    """Make the timer events of these process specs read the host's clock (once per spec).
+
+    Done on the parsed specs in memory, not at parse time: the stored specs keep
+    SpiffWorkflow's own classes, so the serializer and older definitions need nothing new.
+    """
+    for spec in specs:
+        if spec.__dict__.get("_qyzmet_clocked"):
+            continue
+        for task_spec in spec.task_specs.values():
+            _clock_definition(getattr(task_spec, "event_definition", None))
+        spec.__dict__["_qyzmet_clocked"] = True
 
 
 def parse_specs(paths: list[Path], keys: list[str]) -> dict:
@@ -82,16 +218,40 @@ def _engine_pass(workflow) -> bool:
     return progressed or len(workflow.get_active_subprocesses()) > len(active)
 
 
-def _advance(workflow, handlers: dict, journal: list, retry_delay: float) -> dict | None:
-    """Run engine steps until only people or timers can move; return an incident or None."""
-    workflow.script_engine = ScriptEngine(handlers, journal, retry_delay)
+def _timers_waiting(workflow) -> bool:
+    return any(isinstance(t.task_spec.event_definition,
+                          (TimerEventDefinition, MultipleEventDefinition))
+               for t in workflow.event_manager.tasks.values())
+
+
+def _advance(workflow) -> dict | None:
+    """Run engine steps until only people or timers can move; return an incident or None.
+
+    Timers due by the call's `now` fire, and what they make ready runs, in the same call.
+    """
     try:
-        while _engine_pass(workflow):
-            pass
-        workflow.refresh_timers()
+        while True:
+            while _engine_pass(workflow):
+                pass
+            if not _timers_waiting(workflow):
+                break
+            workflow.refresh_timers()
+            if not _engine_pass(workflow):
+                break
     except SpiffWorkflowException as err:
         return _incident(err)
     return None
+
+
+def _engine_for(workflow, handlers: dict, retry_delay: float) -> list:
+    """Give the workflow this call's script engine, before any task moves; return its journal.
+
+    A restored workflow would otherwise evaluate (timer expressions, say) with SpiffWorkflow's
+    default engine, which is plain eval.
+    """
+    journal: list = []
+    workflow.script_engine = ScriptEngine(handlers, journal, retry_delay)
+    return journal
 
 
 def _incident(err: SpiffWorkflowException) -> dict:
@@ -132,16 +292,28 @@ def current_data(workflow) -> dict:
     return dict(latest.data) if latest else {}
 
 
-def start(specs: tuple, data: dict, handlers: dict, retry_delay: float = 0.05) -> tuple:
-    """Start a workflow with the start-form `data`; return (workflow, snapshot)."""
+def start(specs: tuple, data: dict, handlers: dict, retry_delay: float = 0.05, *,
+          now: datetime.datetime | None = None) -> tuple:
+    """Start a workflow with the start-form `data` at `now`; return (workflow, snapshot).
+
+    `now` is the host's clock; timers need it (a diagram without timers runs without).
+    """
     spec, subprocess_specs = specs
-    workflow = BpmnWorkflow(spec, subprocess_specs)
-    for task in workflow.tasks.values():
-        if task.state == TaskState.READY:
-            task.data.update(data)
+    _take_over_timers([spec, *subprocess_specs.values()])
     journal: list = []
-    incident = _advance(workflow, handlers, journal, retry_delay)
+    workflow = BpmnWorkflow(spec, subprocess_specs,
+                            script_engine=ScriptEngine(handlers, journal, retry_delay))
+    with _working_at(now):
+        for task in workflow.tasks.values():
+            if task.state == TaskState.READY:
+                task.data.update(data)
+        incident = _advance(workflow)
     return workflow, summarize(workflow, incident, journal)
+
+
+def _prepare(workflow, handlers: dict, retry_delay: float) -> list:
+    _take_over_timers([workflow.spec, *workflow.subprocess_specs.values()])
+    return _engine_for(workflow, handlers, retry_delay)
 
 
 def _task(workflow, task_id: str):
@@ -171,16 +343,17 @@ def ready_user_task_ids(workflow) -> set[str]:
 
 
 def complete(workflow, task_id: str, data: dict, actor: str, handlers: dict, *,
-             retry_delay: float = 0.05) -> Snapshot:
-    """Complete a READY user task with validated `data` and run the engine on."""
+             retry_delay: float = 0.05, now: datetime.datetime | None = None) -> Snapshot:
+    """Complete a READY user task with validated `data` at `now` and run the engine on."""
     task = find_ready_user_task(workflow, task_id)
     if task is None:
         raise LookupError(f"task {task_id} is not waiting for input")
-    task.data.update(data)
-    task.data["actors"] = {**task.data.get("actors", {}), task.task_spec.bpmn_id: actor}
-    task.run()
-    journal: list = []
-    incident = _advance(workflow, handlers, journal, retry_delay)
+    journal = _prepare(workflow, handlers, retry_delay)
+    with _working_at(now):
+        task.data.update(data)
+        task.data["actors"] = {**task.data.get("actors", {}), task.task_spec.bpmn_id: actor}
+        task.run()
+        incident = _advance(workflow)
     return summarize(workflow, incident, journal)
 
 
@@ -190,11 +363,22 @@ def task_data(workflow, task_id: str) -> dict | None:
     return dict(task.data) if task is not None else None
 
 
-def retry(workflow, handlers: dict, retry_delay: float = 0.05) -> Snapshot:
-    """Set tasks that failed back to READY and run the engine again."""
+def retry(workflow, handlers: dict, retry_delay: float = 0.05, *,
+          now: datetime.datetime | None = None) -> Snapshot:
+    """Set tasks that failed back to READY and run the engine again at `now`."""
+    journal = _prepare(workflow, handlers, retry_delay)
     for task in _all_tasks(workflow):
         if task.state == TaskState.ERROR:
             task._set_state(TaskState.READY)
-    journal: list = []
-    incident = _advance(workflow, handlers, journal, retry_delay)
+    with _working_at(now):
+        incident = _advance(workflow)
+    return summarize(workflow, incident, journal)
+
+
+def wake(workflow, handlers: dict, retry_delay: float = 0.05, *,
+         now: datetime.datetime) -> Snapshot:
+    """Run the engine at `now`: the timers due by then fire and what they make ready runs."""
+    journal = _prepare(workflow, handlers, retry_delay)
+    with _working_at(now):
+        incident = _advance(workflow)
     return summarize(workflow, incident, journal)

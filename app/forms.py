@@ -1,22 +1,27 @@
 """User-task forms: JSON Schema + layout files found by convention, validated on the server.
 
 `forms/<process_id>/<task_id>.schema.json` and `<task_id>.ui.json`; the start form of a
-process is `start`. Errors come back as {field: message}, ready for a 422 or the page.
+process is `start`. A deploy reads them with the diagrams and stores them with the definition
+version (app.definitions), so a running case keeps the forms of its own version. Errors come
+back as {field: message}, ready for a 422 or the page.
 """
 
 import json
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from functools import lru_cache
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
 from jsonschema import FormatChecker
+from jsonschema.exceptions import SchemaError
 
 from handlers import identifiers
 
 START = "start"
+PREFIX = "forms/"  # a definition version's form files: forms/<process>/<task>.schema.json
+SCHEMA = ".schema.json"
+UI = ".ui.json"
 _INTEGER = re.compile(r"-?[0-9]{1,15}")  # ASCII digits only: "²".isdigit() is True
 FORMATS = FormatChecker()
 
@@ -48,21 +53,61 @@ class FormMissing(LookupError):
     """No form file exists for a user task."""
 
 
-@lru_cache(maxsize=256)
-def _load(forms_dir: str, process_key: str, task_id: str) -> Form:
-    base = Path(forms_dir) / process_key / task_id
-    schema_path, ui_path = base.with_suffix(".schema.json"), base.with_suffix(".ui.json")
-    if not schema_path.is_file():
-        raise FormMissing(f"no form {schema_path.relative_to(Path(forms_dir).parent)}")
-    schema = json.loads(schema_path.read_text(encoding="utf-8"))
-    Draft202012Validator.check_schema(schema)
-    ui = json.loads(ui_path.read_text(encoding="utf-8")) if ui_path.is_file() else {}
-    return Form(schema, ui)
+class FormError(ValueError):
+    """A form file is unreadable, not JSON, or its schema is not a Draft 2020-12 JSON Schema."""
 
 
-def load_form(forms_dir: Path, process_key: str, task_id: str) -> Form:
-    """Return the form of a user task (or START), raising FormMissing if there is none."""
-    return _load(str(forms_dir), process_key, task_id)
+def _json_object(name: str, text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        raise FormError(f"{name}: not valid JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise FormError(f"{name}: must be a JSON object")
+    return value
+
+
+def parse(name: str, schema_text: str, ui_text: str | None = None) -> Form:
+    """Return the form of a schema text (and its layout text); FormError names `name`."""
+    schema = _json_object(name, schema_text)
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as err:
+        path = "/".join(map(str, err.path)) or "(root)"
+        raise FormError(f"{name}: not a valid JSON Schema (Draft 2020-12) at {path}: "
+                        f"{err.message}") from None
+    ui_name = name.removesuffix(SCHEMA) + UI
+    return Form(schema, _json_object(ui_name, ui_text) if ui_text is not None else {})
+
+
+def read_folder(forms_dir: Path, process_ids=None) -> dict[str, str]:
+    """Return {"forms/<process>/<file>": text} for the form files of the processes (or all).
+
+    This is how a deploy takes the forms with the diagrams; nothing else reads form files.
+    """
+    forms_dir = Path(forms_dir)
+    if process_ids is None:
+        process_ids = [p.name for p in forms_dir.iterdir()] if forms_dir.is_dir() else []
+    found = {}
+    for pid in sorted(process_ids):
+        for path in sorted((forms_dir / pid).glob("*.json")):
+            if path.name.endswith((SCHEMA, UI)):
+                name = f"{PREFIX}{pid}/{path.name}"
+                try:
+                    found[name] = path.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as err:
+                    raise FormError(f"{name}: cannot be read ({err})") from None
+    return found
+
+
+def from_sources(sources: dict[str, str]) -> dict[str, Form]:
+    """Return {"<process>/<task>": Form} for the form files among a definition's sources."""
+    found = {}
+    for name, text in sorted(sources.items()):
+        if name.startswith(PREFIX) and name.endswith(SCHEMA):
+            ui_text = sources.get(name.removesuffix(SCHEMA) + UI)
+            found[name.removeprefix(PREFIX).removesuffix(SCHEMA)] = parse(name, text, ui_text)
+    return found
 
 
 _TYPE_WORDS = {"integer": "a whole number", "number": "a number", "string": "text",

@@ -9,6 +9,8 @@ body that is not acceptable JSON at all, 422 for a value) and the field it conce
 
 import json
 
+from werkzeug.exceptions import NotFound
+
 MAX_DEPTH = 32
 MAX_INTEGER = 2**53 - 1
 MAX_STRING = 1_000_000  # characters; forms set tighter limits field by field
@@ -75,14 +77,28 @@ def check(value) -> None:
 
 
 def check_text(text: str, field: str = "_") -> None:
-    """Raise BadInput if `text` is not valid Unicode (a lone surrogate) or absurdly long."""
+    """Raise BadInput if `text` is not valid Unicode (a lone surrogate), holds NUL or is too long.
+
+    NUL (U+0000) is refused on every database alike: PostgreSQL cannot store it in text.
+    """
     if len(text) > MAX_STRING:
         raise BadInput(f"text longer than {MAX_STRING} characters", status=422, field=field)
+    if "\x00" in text:
+        raise BadInput("text holds a NUL character (U+0000)", status=422, field=field)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise BadInput("text is not valid Unicode (it holds a lone surrogate)",
                        status=422, field=field) from None
+
+
+def check_url(_endpoint, values) -> None:
+    """Answer 404 for a path parameter holding NUL: no id holds it (PostgreSQL cannot).
+
+    Registered with `app.url_value_preprocessor`, before every view.
+    """
+    if values and any(isinstance(v, str) and "\x00" in v for v in values.values()):
+        raise NotFound()
 
 
 def check_form(fields) -> None:

@@ -3,7 +3,9 @@
 import datetime
 
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import DateTime
 from sqlalchemy import Index
+from sqlalchemy import TypeDecorator
 from sqlalchemy import UniqueConstraint
 from sqlalchemy.orm import deferred
 
@@ -11,8 +13,39 @@ db = SQLAlchemy()
 
 
 def utcnow() -> datetime.datetime:
-    """Return the current time in UTC, timezone-aware."""
+    """Return the wall clock's time in UTC: only a column default of last resort.
+
+    Every write passes the Runtime's clock (`app.clock`) explicitly; nothing relies on this.
+    """
     return datetime.datetime.now(datetime.UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A moment stored as UTC and read back timezone-aware in UTC, on every database.
+
+    SQLite keeps no offset (it would hand back naive values) and PostgreSQL answers in the
+    session's time zone; both now give the same aware UTC datetime. The column is
+    DateTime(timezone=True), as in the migrations.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        """Store an aware moment as UTC; a naive one is refused (its zone is unknown)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"a naive datetime cannot be stored: {value!r}")
+        return value.astimezone(datetime.UTC)
+
+    def process_result_value(self, value, dialect):
+        """Return the stored moment as an aware UTC datetime."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=datetime.UTC)
+        return value.astimezone(datetime.UTC)
 
 
 class User(db.Model):
@@ -41,7 +74,7 @@ class ProcessDefinition(db.Model):
     specs = deferred(db.Column(db.Text, nullable=False))  # serialized SpiffWorkflow specs
     manifest = db.Column(db.JSON, nullable=False)  # titles, lanes, task properties (app.diagram)
     deployed_by = db.Column(db.String(64), nullable=False)
-    deployed_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
+    deployed_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
     __table_args__ = (UniqueConstraint("key", "version"),)
 
 
@@ -62,8 +95,8 @@ class ProcessInstance(db.Model):
     journal_seq = db.Column(db.Integer, nullable=False, default=0)
     journal_hash = db.Column(db.String(64), nullable=False, default="0" * 64)
     started_by = db.Column(db.String(64), nullable=False)
-    created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
-    updated_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
 
 
 class Task(db.Model):
@@ -77,10 +110,10 @@ class Task(db.Model):
     lane = db.Column(db.String(64), nullable=False)
     state = db.Column(db.String(16), nullable=False)  # ready | completed | cancelled
     assignee = db.Column(db.String(64))
-    due_at = db.Column(db.DateTime(timezone=True))
-    created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
+    due_at = db.Column(UTCDateTime)
+    created_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
     completed_by = db.Column(db.String(64))
-    completed_at = db.Column(db.DateTime(timezone=True))
+    completed_at = db.Column(UTCDateTime)
     __table_args__ = (Index("ix_task_inbox", "lane", "state"),)
 
 
@@ -110,6 +143,6 @@ class Credential(db.Model):
     digest = db.Column(db.String(64), primary_key=True)
     kind = db.Column(db.String(16), nullable=False)  # session | token
     username = db.Column(db.String(64), nullable=False, index=True)
-    created_at = db.Column(db.DateTime(timezone=True), nullable=False, default=utcnow)
-    expires_at = db.Column(db.DateTime(timezone=True), nullable=False)
-    revoked_at = db.Column(db.DateTime(timezone=True))
+    created_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at = db.Column(UTCDateTime, nullable=False)
+    revoked_at = db.Column(UTCDateTime)

@@ -91,3 +91,11 @@ def may_retry(actor: Actor) -> bool:
 def may_manage_credentials(actor: Actor) -> bool:
     """Tell whether the actor may end other people's sessions and tokens."""
     return bool(actor.roles & CREDENTIAL_ADMIN_ROLES)
+
+
+CLOCK_ADMIN_ROLES = frozenset({"admin"})
+
+
+def may_move_clock(actor: Actor) -> bool:
+    """Tell whether the actor may read and move a manual clock (test and demo setups only)."""
+    return bool(actor.roles & CLOCK_ADMIN_ROLES)

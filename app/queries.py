@@ -48,7 +48,7 @@ def get_process(rt: Runtime, key: str) -> dict:
     definition = definitions.latest(key)
     if definition is None:
         raise NotFound(f"no process '{key}'")
-    start = forms.load_form(rt.forms_dir, key, forms.START)
+    start = rt.definitions.get(definition.id).form(key, forms.START)
     return {**process_dict(definition), "start_form": start.as_dict()}
 
 
@@ -73,9 +73,9 @@ def _readable_instance(rt: Runtime, actor: Actor, instance_id: str):
     return instance, definition
 
 
-def _shown(rt: Runtime, value):
-    """Return `value` with secrets (portal sessions, signed requests) replaced by digests."""
-    return redaction.redact(value, redaction.secret_names(rt.forms_dir))
+def _shown(definition, value):
+    """Return `value` with the secrets of the definition's forms and handlers as digests."""
+    return redaction.redact(value, definition.secrets)
 
 
 def _current_workflow(rt: Runtime, instance: ProcessInstance):
@@ -97,13 +97,15 @@ def get_instance(rt: Runtime, actor: Actor, instance_id: str) -> dict:
             "outcome": instance.outcome, "incident": instance.incident,
             "title": definition.manifest["title"], "started_by": instance.started_by,
             "created_at": _iso(instance.created_at), "updated_at": _iso(instance.updated_at),
-            "data": _shown(rt, data), "tasks": [task_dict(t) for t in tasks],
+            "data": _shown(definition, data), "tasks": [task_dict(t) for t in tasks],
             "documents": [f"/api/v1/instances/{instance.id}/documents/{name}.xml"
                           for name in _signed(data)]}
 
 
 def list_tasks(actor: Actor, instance=None, role=None, state=None) -> list[dict]:
     """Return tasks the actor may see, filtered; staff see their lanes, auditors all."""
+    if any("\x00" in f for f in (instance, role, state) if f):
+        return []  # no stored value holds NUL, and PostgreSQL cannot even compare with one
     query = (select(Task).join(ProcessInstance, Task.instance_id == ProcessInstance.id)
              .where(policy.readable_tasks(actor, Task.lane, ProcessInstance.started_by))
              .order_by(Task.due_at.is_(None), Task.due_at, Task.created_at))
@@ -138,9 +140,9 @@ def get_task(rt: Runtime, actor: Actor, task_id: str) -> dict:
     task = _readable_task(actor, task_id)
     instance, definition = _readable_instance(rt, actor, task.instance_id)
     wf = _current_workflow(rt, instance)
-    form = forms.load_form(rt.forms_dir, task.process_key, task.bpmn_id)
+    form = definition.form(task.process_key, task.bpmn_id)
     data = engine.task_data(wf, task_id) or {}
-    return {**task_dict(task), "form": form.as_dict(), "data": _shown(rt, data),
+    return {**task_dict(task), "form": form.as_dict(), "data": _shown(definition, data),
             "business_key": instance.business_key, "process": definition.key}
 
 
@@ -149,11 +151,11 @@ HISTORY_PAGE_MAX = 500
 
 
 def _journal(rt: Runtime, actor: Actor, instance_id: str, after: int = 0,
-             limit: int | None = None) -> list[AuditEvent]:
-    _readable_instance(rt, actor, instance_id)
+             limit: int | None = None) -> tuple[definitions.LoadedDefinition, list[AuditEvent]]:
+    _, definition = _readable_instance(rt, actor, instance_id)
     query = (select(AuditEvent).where(AuditEvent.instance_id == instance_id,
                                       AuditEvent.seq > after).order_by(AuditEvent.seq))
-    return list(db.session.scalars(query if limit is None else query.limit(limit)))
+    return definition, list(db.session.scalars(query if limit is None else query.limit(limit)))
 
 
 @dataclass(frozen=True)
@@ -169,16 +171,16 @@ def history(rt: Runtime, actor: Actor, instance_id: str, after: int = 0,
     """Return a page of the instance's journal: events after seq `after`, at most `limit`."""
     if not 1 <= limit <= HISTORY_PAGE_MAX:
         raise inputs.BadInput(f"between 1 and {HISTORY_PAGE_MAX}", status=422, field="limit")
-    rows = _journal(rt, actor, instance_id, after, limit + 1)
+    definition, rows = _journal(rt, actor, instance_id, after, limit + 1)
     events = [{"seq": r.seq, "type": r.type, "at": r.at, "actor": r.actor,
-               "payload": _shown(rt, json.loads(r.payload)), "hash": r.hash,
+               "payload": _shown(definition, json.loads(r.payload)), "hash": r.hash,
                "prev_hash": r.prev_hash} for r in rows[:limit]]
     return HistoryPage(events, events[-1]["seq"] if len(rows) > limit else None)
 
 
 def verify_history(rt: Runtime, actor: Actor, instance_id: str) -> dict:
     """Check the instance's hash chain; report the first broken entry."""
-    rows = _journal(rt, actor, instance_id)
+    _, rows = _journal(rt, actor, instance_id)
     broken = audit.verify(rows)
     return {"ok": broken is None, "events": len(rows), "first_broken_seq": broken}
 

@@ -6,12 +6,12 @@ values (handlers and retries need them); the journal and the read views get `red
 which still prove by hash what was received.
 """
 
-import functools
 import hashlib
-import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import handlers
+from app import forms
 from app.audit import canonical_json
 
 
@@ -26,18 +26,20 @@ def _write_only(schema) -> set[str]:
     return names.union(*map(_write_only, schema.values()))
 
 
-@functools.lru_cache(maxsize=8)
-def _form_secrets(forms_dir: str) -> frozenset[str]:
-    """Return the writeOnly field names over every form schema under forms_dir (read once)."""
+def secret_names(forms_of) -> frozenset[str]:
+    """Return the names whose values are secrets: writeOnly form fields and secret parameters.
+
+    `forms_of` is a definition version's forms (`Form`s, or {name: Form}, as
+    `LoadedDefinition.forms` holds them), or a folder of form files read as a deploy reads it.
+    """
+    if isinstance(forms_of, str | Path):
+        forms_of = forms.from_sources(forms.read_folder(Path(forms_of)))
+    if isinstance(forms_of, Mapping):
+        forms_of = forms_of.values()
     names: set[str] = set()
-    for path in sorted(Path(forms_dir).rglob("*.schema.json")):
-        names |= _write_only(json.loads(path.read_text(encoding="utf-8")))
-    return frozenset(names)
-
-
-def secret_names(forms_dir: Path) -> frozenset[str]:
-    """Return the names whose values are secrets: writeOnly form fields and secret parameters."""
-    return _form_secrets(str(Path(forms_dir).resolve())) | handlers.SECRET_PARAMETERS
+    for form in forms_of:
+        names |= _write_only(form.schema)
+    return frozenset(names) | handlers.SECRET_PARAMETERS
 
 
 def _is_redacted(value) -> bool:

@@ -20,8 +20,9 @@ from app import policy
 from app import redaction
 from app import store
 from app.auth import Actor
+from app.clock import Clock
+from app.clock import SystemClock
 from app.definitions import DefinitionCache
-from app.models import utcnow
 from app.store import Conflict
 
 
@@ -52,12 +53,12 @@ class Runtime:
     live: store.LiveWorkflows = field(default_factory=store.LiveWorkflows)
     directory: auth.Directory = field(default_factory=auth.Directory)
     retry_delay: float = 0.05  # seconds before the first retry of an unavailable state system
+    clock: Clock = field(default_factory=SystemClock)  # the app's one "now"
 
 
-def _task_row(instance_id: str, manifest: dict, ready, wf) -> dict:
+def _task_row(instance_id: str, manifest: dict, ready, wf, now: datetime.datetime) -> dict:
     props = manifest["processes"][ready.process_key]["tasks"].get(ready.bpmn_id, {})
     lane = props.get("lane") or "unassigned"
-    now = utcnow()
     assignments = (engine.task_data(wf, ready.id) or {}).get("assignments", {})
     return {"id": ready.id, "instance_id": instance_id, "process_key": ready.process_key,
             "bpmn_id": ready.bpmn_id, "name": ready.name, "lane": lane, "state": "ready",
@@ -74,7 +75,7 @@ def _outcome_events(snap: engine.Snapshot) -> list:
     return events
 
 
-def _persist(rt, instance_id, at, wf, snap, *, actor, manifest, events, open_ids,
+def _persist(rt, instance_id, at, wf, snap, *, actor, manifest, events, open_ids, now,
              completed=None, new_instance=None):
     """Write state, task rows and journal entries in one transaction (optimistic lock).
 
@@ -83,16 +84,17 @@ def _persist(rt, instance_id, at, wf, snap, *, actor, manifest, events, open_ids
     """
     state = {"state": store.dump_state(wf), "status": snap.status, "outcome": snap.outcome,
              "incident": snap.incident, "serializer_version": store.SERIALIZER_VERSION}
-    new_rows = [_task_row(instance_id, manifest, ready, wf)
+    new_rows = [_task_row(instance_id, manifest, ready, wf, now)
                 for ready in snap.ready if ready.id not in open_ids]
     with store.writing() as conn:
         if new_instance:
             store.insert_instance(conn, new_instance)
         version = store.write_change(conn, instance_id, at, events + _outcome_events(snap),
-                                     actor=actor.username, values=state)
+                                     actor=actor.username, now=now, values=state)
         if completed:
-            store.close_tasks(conn, [completed], "completed", by=actor.username)
-        store.close_tasks(conn, open_ids - {t.id for t in snap.ready} - {completed}, "cancelled")
+            store.close_tasks(conn, [completed], "completed", by=actor.username, now=now)
+        store.close_tasks(conn, open_ids - {t.id for t in snap.ready} - {completed}, "cancelled",
+                          now=now)
         store.insert_tasks(conn, new_rows)
     rt.live.put(instance_id, version, wf)
 
@@ -116,7 +118,7 @@ def start_instance(rt: Runtime, actor: Actor, key: str, data) -> Started:
     if not policy.may_start(actor, definition.manifest["start_lanes"]):
         roles = ", ".join(definition.manifest["start_lanes"])
         raise Forbidden(f"starting '{key}' needs one of the roles: {roles}")
-    form = forms.load_form(rt.forms_dir, key, forms.START)
+    form = definition.form(key, forms.START)
     data = forms.with_defaults(form, data)
     errors = forms.validate(form, data, rt.directory.roles_of)
     # the fee and the service are the regulation's, never the applicant's
@@ -129,20 +131,22 @@ def start_instance(rt: Runtime, actor: Actor, key: str, data) -> Started:
                                                  data.get("licence_case"))}
     except LookupError as err:
         raise Invalid({"licence_case": str(err)}) from None
-    wf, snap = engine.start(definition.specs, data, rt.handlers, rt.retry_delay)
+    now = rt.clock.now()
+    wf, snap = engine.start(definition.specs, data, rt.handlers, rt.retry_delay, now=now)
     instance_id = str(uuid.uuid4())
-    business_key = f"{datetime.date.today():%Y%m%d}-{uuid.uuid4().hex[:8].upper()}"
+    business_key = f"{now.astimezone():%Y%m%d}-{uuid.uuid4().hex[:8].upper()}"
     row = {
         "id": instance_id, "definition_id": definition.id, "business_key": business_key,
         "applicant_iin_bin": data.get("applicant_iin_bin"), "status": "running", "state": "{}",
         "serializer_version": store.SERIALIZER_VERSION, "lock_version": 0,
-        "started_by": actor.username, "created_at": utcnow(), "updated_at": utcnow()}
+        "started_by": actor.username, "created_at": now, "updated_at": now}
     # the journal proves by hash which secrets were received; the workflow keeps them for handlers
-    received = redaction.redact(data, redaction.secret_names(rt.forms_dir))
+    received = redaction.redact(data, definition.secrets)
     started = ("instance_started", {"process": key, "definition_id": definition.id,
                                     "data": received})
     _persist(rt, instance_id, store.Version(0), wf, snap, actor=actor,
-             manifest=definition.manifest, events=[started], open_ids=set(), new_instance=row)
+             manifest=definition.manifest, events=[started], open_ids=set(), now=now,
+             new_instance=row)
     return Started(instance_id, snap.status, business_key, snap.outcome)
 
 
@@ -172,7 +176,7 @@ def complete_task(rt: Runtime, actor: Actor, task_id: str, data) -> str:
     """Complete a task with form `data`; return the instance id."""
     with store.reading() as conn:
         row = _open_task(conn, actor, task_id)
-        form = forms.load_form(rt.forms_dir, row.process_key, row.bpmn_id)
+        form = rt.definitions.get(row.definition_id).form(row.process_key, row.bpmn_id)
         data = forms.with_defaults(form, data)
         errors = forms.validate(form, data, rt.directory.roles_of)
         if errors:
@@ -185,14 +189,15 @@ def complete_task(rt: Runtime, actor: Actor, task_id: str, data) -> str:
         known = (engine.task_data(wf, task_id) or {}).get("assignments", {})
         data = {**data, "assignments": {**known, **assigned}}
     open_ids = engine.ready_user_task_ids(wf)
+    now = rt.clock.now()
     try:
         snap = engine.complete(wf, task_id, data, actor.username, rt.handlers,
-                               retry_delay=rt.retry_delay)
+                               retry_delay=rt.retry_delay, now=now)
     except LookupError as err:
         raise Conflict(str(err)) from None
     done = ("task_completed", {"task": task_id, "bpmn_id": row.bpmn_id, "data": data})
     _persist(rt, row.instance_id, store.version_of(row), wf, snap, actor=actor,
-             manifest=manifest, events=[done], open_ids=open_ids, completed=task_id)
+             manifest=manifest, events=[done], open_ids=open_ids, now=now, completed=task_id)
     return row.instance_id
 
 
@@ -207,7 +212,7 @@ def claim_task(rt: Runtime, actor: Actor, task_id: str) -> str:
             return row.instance_id
         event = ("task_claimed", {"task": task_id})
         version = store.write_change(conn, row.instance_id, store.version_of(row), [event],
-                                     actor=actor.username)
+                                     actor=actor.username, now=rt.clock.now())
         if not store.claim(conn, task_id, actor.username):
             raise Conflict(f"task {task_id} was claimed by someone else")
     rt.live.rekey(row.instance_id, row.lock_version, version)
@@ -228,7 +233,8 @@ def retry_instance(rt: Runtime, actor: Actor, instance_id: str) -> dict:
         manifest = rt.definitions.get(row.definition_id).manifest
         wf = load_workflow(rt, conn, instance_id, row.lock_version, row.definition_id)
     open_ids = engine.ready_user_task_ids(wf)
-    snap = engine.retry(wf, rt.handlers, rt.retry_delay)
+    now = rt.clock.now()
+    snap = engine.retry(wf, rt.handlers, rt.retry_delay, now=now)
     _persist(rt, instance_id, store.version_of(row), wf, snap, actor=actor, manifest=manifest,
-             events=[("retried", {})], open_ids=open_ids)
+             events=[("retried", {})], open_ids=open_ids, now=now)
     return {"id": instance_id, "status": snap.status, "incident": snap.incident}

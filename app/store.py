@@ -7,6 +7,7 @@ two concurrent completions one wins and the other gets `Conflict`.
 """
 
 import dataclasses
+import datetime
 import json
 import threading
 from collections import OrderedDict
@@ -33,7 +34,6 @@ from app.models import AuditEvent
 from app.models import ProcessInstance
 from app.models import Task
 from app.models import db
-from app.models import utcnow
 
 
 class Conflict(Exception):
@@ -221,16 +221,17 @@ class Version:
 
 
 def write_change(conn, instance_id: str, at: Version, events: list, *, actor: str,
-                 values: dict | None = None) -> int:
+                 now: datetime.datetime, values: dict | None = None) -> int:
     """Move the instance on from `at`, journal `events`, and return the new lock version.
 
     `values` (state, status, outcome, incident, serializer_version) replace the workflow's
     state; without them only the journal moves on (a claim). Raise Conflict when someone
     else moved the instance first; the caller's transaction then rolls back, writing nothing.
+    `now` (the host's clock) stamps the journal entries and the instance's `updated_at`.
     """
-    entries = audit.chain(instance_id, at.journal_seq, at.journal_hash, events, actor)
+    entries = audit.chain(instance_id, at.journal_seq, at.journal_hash, events, actor, at=now)
     params = {"instance_id": instance_id, "expected": at.lock, "next_version": at.lock + 1,
-              "now": utcnow(), "journal_seq": entries[-1].seq, "journal_hash": entries[-1].hash}
+              "now": now, "journal_seq": entries[-1].seq, "journal_hash": entries[-1].hash}
     if values is None:
         result = conn.execute(_ADVANCE_INSTANCE, params)
     else:
@@ -265,9 +266,9 @@ def read_task(conn, task_id: str):
     return conn.execute(_READ_TASK, {"task_id": task_id}).first()
 
 
-def close_tasks(conn, task_ids, state: str, by: str | None = None) -> None:
-    """Mark task rows completed or cancelled."""
-    now = utcnow()
+def close_tasks(conn, task_ids, state: str, by: str | None = None, *,
+                now: datetime.datetime) -> None:
+    """Mark task rows completed or cancelled at `now` (the host's clock)."""
     rows = [{"task_id": t, "new_state": state, "now": now, "by": by} for t in task_ids]
     if rows:
         conn.execute(_CLOSE_TASK, rows)

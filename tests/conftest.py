@@ -1,13 +1,26 @@
-"""Shared fixtures: a fresh app per test (own SQLite files), API clients per role, paths."""
+"""Shared fixtures: a fresh app per test (own database), API clients per role, paths.
 
+Apps use SQLite files in the test's folder, or, when QYZMET_TEST_DATABASE names a PostgreSQL
+database (`./qyzmet test` does so for its second run), a fresh schema of that database per
+folder: the same folder gives the same schema (a restart), and the schemas end with the test.
+"""
+
+import datetime
+import itertools
+import os
 import urllib.request
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 import reference
 from app import create_app
 from app.cli import prepare_demo
+from app.clock import ManualClock
+from app.models import db
 from reference import nca
 from reference.server import ReferenceServer
 from tests.paths import PASSWORD
@@ -43,14 +56,90 @@ def _state_systems_healthy(state_systems):
         f"{state_systems.url}/_control/faults", method="DELETE")).close()
 
 
+TEST_DATABASE = os.environ.get("QYZMET_TEST_DATABASE", "")
+SCHEMA_PREFIX = "qyzmet_test_"
+
+
+class Schemas:
+    """Hand out a fresh PostgreSQL schema per app folder on one test database."""
+
+    def __init__(self, url: str):
+        self.url = make_url(url)
+        self.admin = create_engine(self.url, isolation_level="AUTOCOMMIT", pool_size=1)
+        self.numbers = itertools.count()
+        self.folders: dict[str, str] = {}
+        self._drop_orphans()
+
+    def uri(self, folder) -> str:
+        """Return the database URI of `folder`'s schema, creating the schema the first time."""
+        key = str(Path(folder).resolve())
+        if key not in self.folders:
+            name = f"{SCHEMA_PREFIX}{os.getpid()}_{next(self.numbers)}"
+            self._execute(f'CREATE SCHEMA "{name}"')
+            self.folders[key] = name
+        options = {"options": f"-csearch_path={self.folders[key]}"}
+        return self.url.update_query_dict(options).render_as_string(hide_password=False)
+
+    def drop(self, folders=None) -> None:
+        """Drop the schemas of `folders` (of every folder when None)."""
+        keys = list(self.folders) if folders is None else [str(Path(f).resolve()) for f in folders]
+        for key in keys:
+            name = self.folders.pop(key, None)
+            if name is not None:
+                self._execute(f'DROP SCHEMA "{name}" CASCADE')
+
+    def _drop_orphans(self) -> None:
+        # schemas left by test runs that were killed; a live run's pid still answers
+        with self.admin.connect() as conn:
+            names = conn.execute(text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"),
+                                 {"p": SCHEMA_PREFIX + "%"}).scalars().all()
+        for name in names:
+            pid = int(name.removeprefix(SCHEMA_PREFIX).split("_")[0])
+            if not Path(f"/proc/{pid}").exists():
+                self._execute(f'DROP SCHEMA "{name}" CASCADE')
+
+    def _execute(self, statement: str) -> None:
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(statement)
+
+
+@pytest.fixture(scope="session")
+def schemas():
+    """The PostgreSQL schemas of this run, or None when the apps use SQLite files."""
+    if not TEST_DATABASE:
+        yield None
+        return
+    handed_out = Schemas(TEST_DATABASE)
+    yield handed_out
+    handed_out.drop()
+    handed_out.admin.dispose()
+
+
 @pytest.fixture
-def make_app(state_systems, pki_dir):
+def database_uri(schemas):
+    """Return a function giving the database URI of an app folder (SQLite file or schema)."""
+    folders = []
+
+    def uri(folder) -> str:
+        if schemas is None:
+            return f"sqlite:///{folder}/qyzmet.sqlite"
+        folders.append(folder)
+        return schemas.uri(folder)
+    yield uri
+    if schemas is not None:
+        schemas.drop(folders)
+
+
+@pytest.fixture
+def make_app(state_systems, pki_dir, database_uri):
     """Return a factory of apps whose databases and keys live in a given folder."""
+    made = []
+
     def factory(folder, **overrides):
         Path(folder).mkdir(parents=True, exist_ok=True)
         config = {
             "TESTING": True, "SECRET_KEY": "test-secret",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/qyzmet.sqlite",
+            "SQLALCHEMY_DATABASE_URI": database_uri(folder),
             "REFERENCE_URL": state_systems.url, "PKI_DIR": str(pki_dir),
             "TRUST_CHAIN": str(pki_dir / "ca-chain.pem"), "KEYS_DIR": f"{folder}/keys",
             "RETRY_DELAY": 0.0, "STATE_SYSTEM_TIMEOUT": 1.0,
@@ -58,10 +147,14 @@ def make_app(state_systems, pki_dir):
             "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", **overrides,
         }
         app = create_app(config)
+        made.append(app)
         with app.app_context():
             prepare_demo(PASSWORD)
         return app
-    return factory
+    yield factory
+    for app in made:  # close pooled connections before the schemas go
+        with app.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture
@@ -119,3 +212,19 @@ class Api:
 @pytest.fixture
 def api(client):
     return Api(client)
+
+
+# Friday 20 March 2026, 09:00 in Kazakhstan (UTC+5): the working day before Nauryz
+CLOCK_START = datetime.datetime(2026, 3, 20, 4, 0, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def clock():
+    """A manual clock standing at CLOCK_START until a test moves it."""
+    return ManualClock(CLOCK_START)
+
+
+@pytest.fixture
+def clocked_app(make_app, tmp_path, clock):
+    """An app whose Runtime runs on the manual `clock` (allowed because TESTING is set)."""
+    return make_app(tmp_path, CLOCK=clock)

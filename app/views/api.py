@@ -9,8 +9,10 @@ from flask import g
 from flask import jsonify
 from flask import request
 from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import NotFound
 
 from app import auth
+from app import clock
 from app import inputs
 from app import policy
 from app import queries
@@ -253,3 +255,20 @@ def complete(task_id):
     data = _json_body().get("data", {})
     instance_id = services.complete_task(_runtime(), g.actor, task_id, data)
     return jsonify({"task": task_id, "instance": instance_id, "state": "completed"})
+
+
+@bp.route("/admin/clock", methods=["GET", "POST"])
+@login_required
+def admin_clock():
+    """Read or move a manual clock; on the system clock (production) there is no such thing."""
+    manual = _runtime().clock
+    if not isinstance(manual, clock.ManualClock):
+        raise NotFound()  # answered like any unknown URL
+    if not policy.may_move_clock(g.actor):
+        raise services.Forbidden("the clock is moved by the role admin")
+    if request.method == "POST":
+        try:
+            clock.move(manual, _json_body())
+        except clock.Refused as err:
+            return _error(422, "the data is not valid", errors={err.field: str(err)})
+    return jsonify({"now": manual.now().isoformat()})

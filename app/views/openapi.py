@@ -7,6 +7,8 @@ not tell the truth about fails the build.
 
 from copy import deepcopy
 
+from app.clock import MAX_ADVANCE
+
 PROCESS_KEY = "survey_license_east_kazakhstan_2016"
 HISTORY_PAGE_LIMIT = 500
 HISTORY_AFTER_MAX = 999_999_999  # `after` is at most nine digits
@@ -90,6 +92,7 @@ SCHEMAS = {
     "Completed": _object("task instance state", task=_STR, instance=_STR,
                          state={"const": "completed"}),
     "Revoked": _object("revoked", revoked={"type": "integer", "minimum": 0}),
+    "Clock": _object("now", now={"type": "string", "format": "date-time"}),
 }
 
 _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before the next attempt",
@@ -105,6 +108,13 @@ _START_BODY = _object("process", "data", process=_STR, data=_OBJ)
 _START_EXAMPLE = {"process": PROCESS_KEY,
                   "data": {"applicant_iin_bin": "150140000012", "licence_case": "issue"}}
 _COMPLETE_BODY = _object("", "data", data=_OBJ)
+_CLOCK_BODY = {"oneOf": [
+    {**_object("now", now={"type": "string", "format": "date-time"}),
+     "additionalProperties": False},
+    {**_object("advance_seconds", advance_seconds={"type": "integer", "minimum": 0,
+                                                   "maximum": int(MAX_ADVANCE.total_seconds())}),
+     "additionalProperties": False}]}
+_CLOCK_ONLY = " (admins; only where the clock is manual, in tests and demos: 404 elsewhere)"
 
 
 def _path(name: str, schema: dict = _ID, example: str | None = None) -> dict:
@@ -194,6 +204,11 @@ OPERATIONS = [
     ("post", "/tasks/{id}/complete", "Complete a task with form data",
      {"ok": {"200": _json(_ref("Completed"))}, "errors": "403 404 409",
       "body": _COMPLETE_BODY, "params": [_path("id")]}),
+    ("get", "/admin/clock", "The clock's now" + _CLOCK_ONLY,
+     {"ok": {"200": _json(_ref("Clock"))}, "errors": "403 404"}),
+    ("post", "/admin/clock", "Set the clock forward to `now` or advance it by `advance_seconds`"
+     + _CLOCK_ONLY, {"ok": {"200": _json(_ref("Clock"))}, "errors": "403 404",
+                     "body": _CLOCK_BODY, "example": {"advance_seconds": 3600}}),
 ]
 
 
