@@ -1,5 +1,7 @@
 """Persistence: restarts lose nothing, writes are atomic, concurrent writers conflict."""
 
+import datetime
+
 import pytest
 from sqlalchemy import select
 
@@ -60,6 +62,7 @@ def test_stale_writer_gets_a_conflict_and_writes_nothing(app, api):
     with app.app_context(), store.writing() as conn:
         with pytest.raises(store.Conflict):
             store.write_change(conn, instance_id, store.Version(version, len(events)), [("x", {})],
+                               now=datetime.datetime.now(datetime.UTC),
                                actor="intruder", values={"state": state, "status": "running",
                                             "outcome": None, "incident": None,
                                             "serializer_version": store.SERIALIZER_VERSION})

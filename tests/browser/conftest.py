@@ -19,13 +19,14 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory, state_systems, pki_dir):
+def live_server(tmp_path_factory, state_systems, pki_dir, schemas):
     """Serve a freshly prepared demo app from a background thread; yield its base URL."""
     root = tmp_path_factory.mktemp("qyzmet-browser")
     app = create_app({
         "TESTING": True,
         "SECRET_KEY": "browser-tests",
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'qyzmet.sqlite'}",
+        "SQLALCHEMY_DATABASE_URI": (schemas.uri(root) if schemas
+                                    else f"sqlite:///{root / 'qyzmet.sqlite'}"),
         "REFERENCE_URL": state_systems.url, "PKI_DIR": str(pki_dir),
         "TRUST_CHAIN": str(pki_dir / "ca-chain.pem"), "KEYS_DIR": str(root / "keys"),
     })
