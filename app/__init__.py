@@ -12,6 +12,7 @@ from app import clock
 from app import config
 from app import expressions
 from app import inputs
+from app import scheduler
 from app import security
 from app import sqlite
 from app.models import db
@@ -49,6 +50,7 @@ def create_app(test_config=None):
                                        handlers.HANDLERS, retry_delay=app.config["RETRY_DELAY"],
                                        clock=app_clock)
     cli.init_app(app)
+    scheduler.init_app(app)
     app.url_value_preprocessor(inputs.check_url)  # NUL never reaches a query (PostgreSQL)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)

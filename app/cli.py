@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from app import auth
 from app import definitions
+from app import replay
 from app.diagram import DiagramError
 from app.models import db
 
@@ -157,7 +158,28 @@ def revoke_command(username):
     click.echo(f"{auth.revoke_all(username)} sessions and tokens of {username} ended")
 
 
+@click.command("replay")
+@with_appcontext
+@click.argument("instance_id")
+def replay_command(instance_id):
+    """Replay a case from its journal: exit 0 if it matches, 1 at a divergence, 2 if unknown."""
+    try:
+        result = replay.replay(current_app.extensions["qyzmet"], instance_id)
+    except replay.NotFound as err:
+        _fail(str(err))
+    if result["ok"]:
+        click.echo(f"ok: {result['events_replayed']} events replayed, every state matches")
+        return
+    divergence = result["divergence"]
+    click.echo(f"divergence at event {divergence['seq']} ({divergence['type']}) "
+               f"after {result['events_replayed']} events")
+    click.echo(f"recorded: {divergence['expected']}")
+    click.echo(f"replayed: {divergence['actual']}")
+    sys.exit(1)
+
+
 def init_app(app) -> None:
     """Register the commands with the Flask CLI."""
-    for command in (init_demo_command, deploy_command, set_password_command, revoke_command):
+    for command in (init_demo_command, deploy_command, set_password_command, revoke_command,
+                    replay_command):
         app.cli.add_command(command)

@@ -26,6 +26,9 @@ def defaults(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
         # what a diagram expression may build: {max_result_size, max_int_bits, max_depth}
         "EXPRESSION_LIMITS": {},
+        # timers: "embedded" (a thread in the server; ./qyzmet serve) or "off" (tests, or
+        # `flask --app app fire-timers` from cron); seconds between the embedded passes
+        "SCHEDULER": "off", "SCHEDULER_INTERVAL": 5.0,
     }
 
 

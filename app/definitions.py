@@ -155,7 +155,9 @@ class LoadedDefinition:
     """A deployed version as the services use it: parsed specs, manifest and forms.
 
     `forms` maps "<process>/<task>" to the version's own `Form`s; `secrets` are the names
-    the read views and the journal redact (app.redaction) for this version.
+    the read views and the journal redact (app.redaction) for this version. `sha256` is the
+    version's, `fingerprint` its parts' digests with the code this process runs (each case
+    records both when it starts).
     """
 
     id: int
@@ -165,6 +167,8 @@ class LoadedDefinition:
     specs: tuple
     forms: dict = field(default_factory=dict)
     secrets: frozenset = field(default_factory=frozenset)
+    sha256: str = ""
+    fingerprint: dict = field(default_factory=dict)
 
     def form(self, process_key: str, task_id: str) -> Form:
         """Return the form of a user task (or forms.START) in this version; FormMissing if none."""
@@ -202,12 +206,13 @@ class DefinitionCache:
             with db.engine.connect() as conn:
                 row = conn.execute(
                     select(table.c.key, table.c.version, table.c.manifest, table.c.specs,
-                           table.c.sources)
+                           table.c.sources, table.c.sha256)
                     .where(table.c.id == definition_id)).one()
             loaded_forms = _version_forms(row.manifest, row.sources)
             loaded = LoadedDefinition(definition_id, row.key, row.version, row.manifest,
                                       store.load_specs(row.specs), loaded_forms,
-                                      redaction.secret_names(loaded_forms))
+                                      redaction.secret_names(loaded_forms), row.sha256,
+                                      fingerprint(row.sources))
             with self._lock:
                 self._loaded[definition_id] = loaded
         return loaded

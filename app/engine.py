@@ -15,6 +15,8 @@ moves timers, and a run fed the same moments fires them the same way.
 import contextlib
 import contextvars
 import datetime
+import hashlib
+from collections import Counter
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -32,8 +34,10 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
 
+from app import redaction
+from app.audit import canonical_json
 from app.diagram import DiagramError
-from app.script_engine import ScriptEngine
+from app.script_engine import for_handlers
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class ReadyTask:
     process_key: str
     bpmn_id: str
     name: str
+    occurrence: int = 1  # 1 + completed tasks of this element: the same in a fresh run
 
 
 @dataclass
@@ -190,6 +195,17 @@ def parse_specs(paths: list[Path], keys: list[str]) -> dict:
         raise DiagramError(str(err)) from None
 
 
+def parse_texts(texts: dict[str, str], key: str) -> tuple:
+    """Parse BPMN texts {file name: XML} and return (spec, subprocess_specs) of process `key`."""
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    try:
+        for name, text in sorted(texts.items()):
+            parser.add_bpmn_str(text.encode("utf-8"), filename=name)
+        return parser.get_spec(key), parser.get_subprocess_specs(key)
+    except SpiffWorkflowException as err:
+        raise DiagramError(str(err)) from None
+
+
 def _all_tasks(workflow):
     yield from workflow.tasks.values()
     for sub in workflow.subprocesses.values():
@@ -250,7 +266,7 @@ def _engine_for(workflow, handlers: dict, retry_delay: float) -> list:
     default engine, which is plain eval.
     """
     journal: list = []
-    workflow.script_engine = ScriptEngine(handlers, journal, retry_delay)
+    workflow.script_engine = for_handlers(handlers, journal, retry_delay)
     return journal
 
 
@@ -271,15 +287,68 @@ def _outcome(workflow) -> str | None:
     return None
 
 
+def _ready_user_tasks(workflow) -> list[ReadyTask]:
+    """List the READY user tasks with their occurrences (as `script_engine.occurrence`)."""
+    done: Counter = Counter()
+    ready = []
+    for task in _all_tasks(workflow):
+        key = (task.workflow.spec.name, task.task_spec.bpmn_id)
+        if task.state == TaskState.COMPLETED:
+            done[key] += 1
+        elif task.state == TaskState.READY and task.task_spec.manual:
+            ready.append((key, task))
+    return [ReadyTask(str(t.id), key[0], key[1], t.task_spec.bpmn_name or key[1], done[key] + 1)
+            for key, t in ready]
+
+
 def summarize(workflow, incident=None, journal=None) -> Snapshot:
     """Describe a workflow: status, outcome, ready user tasks, current data."""
-    ready = [ReadyTask(str(t.id), t.workflow.spec.name, t.task_spec.bpmn_id,
-                       t.task_spec.bpmn_name or t.task_spec.bpmn_id)
-             for t in _all_tasks(workflow) if t.state == TaskState.READY and t.task_spec.manual]
+    ready = _ready_user_tasks(workflow)
     unfinished = any(t.state & TaskState.NOT_FINISHED_MASK for t in workflow.tasks.values())
     outcome = _outcome(workflow)
     status = "incident" if incident else ("completed" if outcome and not unfinished else "running")
     return Snapshot(status, outcome, ready, incident, journal or [])
+
+
+def state_view(workflow, snap: Snapshot) -> dict:
+    """Return what a state digest covers: status, outcome, the failed element, the ready user
+    tasks keyed by (process, element, occurrence) with their data, and the workflow's data."""
+    ready = sorted(snap.ready, key=lambda r: (r.process_key, r.bpmn_id, r.occurrence))
+    return {"status": snap.status, "outcome": snap.outcome,
+            "incident": (snap.incident or {}).get("task"),
+            "ready": [{"process": r.process_key, "bpmn_id": r.bpmn_id,
+                       "occurrence": r.occurrence, "data": task_data(workflow, r.id)}
+                      for r in ready],
+            "data": dict(workflow.data)}
+
+
+def state_digest(workflow, snap: Snapshot, secrets) -> str:
+    """Return the sha256 of the canonical JSON of `state_view`, with `secrets` redacted.
+
+    Redacted, a replay fed the journal's redacted start data reaches the same digest.
+    """
+    view = redaction.redact(state_view(workflow, snap), secrets)
+    return hashlib.sha256(canonical_json(view).encode("utf-8")).hexdigest()
+
+
+def find_ready(workflow, process: str | None, bpmn_id: str, occurrence: int | None) -> str | None:
+    """Return the id of the READY user task of this element and occurrence, or None.
+
+    A journal entry that lacks process or occurrence (older entries) matches any.
+    """
+    for ready in _ready_user_tasks(workflow):
+        if (ready.bpmn_id == bpmn_id and process in (None, ready.process_key)
+                and occurrence in (None, ready.occurrence)):
+            return ready.id
+    return None
+
+
+def ready_key(workflow, task_id: str) -> tuple | None:
+    """Return (process, element, occurrence) of a READY user task, or None."""
+    for ready in _ready_user_tasks(workflow):
+        if ready.id == task_id:
+            return ready.process_key, ready.bpmn_id, ready.occurrence
+    return None
 
 
 def current_data(workflow) -> dict:
@@ -302,7 +371,7 @@ def start(specs: tuple, data: dict, handlers: dict, retry_delay: float = 0.05, *
     _take_over_timers([spec, *subprocess_specs.values()])
     journal: list = []
     workflow = BpmnWorkflow(spec, subprocess_specs,
-                            script_engine=ScriptEngine(handlers, journal, retry_delay))
+                            script_engine=for_handlers(handlers, journal, retry_delay))
     with _working_at(now):
         for task in workflow.tasks.values():
             if task.state == TaskState.READY:
@@ -373,6 +442,51 @@ def retry(workflow, handlers: dict, retry_delay: float = 0.05, *,
     with _working_at(now):
         incident = _advance(workflow)
     return summarize(workflow, incident, journal)
+
+
+@dataclass(frozen=True)
+class WaitingTimer:
+    """A timer event waiting for its moment: its task, BPMN id and due moment (UTC)."""
+
+    task_id: str
+    bpmn_id: str
+    due_at: datetime.datetime
+
+
+def _due_moment(definition, event_value) -> datetime.datetime | None:
+    """Return the moment a clocked timer's remembered `event_value` comes due, or None."""
+    if event_value is None:
+        return None
+    if isinstance(definition, ClockedCycle):
+        if event_value.get("cycles") == 0:
+            return None
+        moment = datetime.datetime.fromisoformat(event_value["next"])
+    else:
+        moment = definition.get_datetime(event_value)
+    return moment.astimezone(datetime.UTC) if moment.utcoffset() is not None else None
+
+
+def waiting_timers(workflow) -> list[WaitingTimer]:
+    """List the workflow's timer events that wait, with the due moments they evaluated.
+
+    After any engine call that had `now`, every waiting timer has evaluated its due moment
+    (its `event_value`); a timer in a multiple-event definition is not listed.
+    """
+    found = []
+    for task in workflow.event_manager.tasks.values():
+        definition = task.task_spec.event_definition
+        if not isinstance(definition, tuple(CLOCKED_TIMERS.values())):
+            continue
+        due = _due_moment(definition, task._get_internal_data("event_value"))
+        if due is not None:
+            found.append(WaitingTimer(str(task.id), task.task_spec.bpmn_id, due))
+    return sorted(found, key=lambda t: (t.due_at, t.task_id))
+
+
+def timer_fired(workflow, task_id: str) -> bool:
+    """Tell whether the timer event task `task_id` has fired (completed), not been cancelled."""
+    task = _task(workflow, task_id)
+    return task is not None and task.state == TaskState.COMPLETED
 
 
 def wake(workflow, handlers: dict, retry_delay: float = 0.05, *,

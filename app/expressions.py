@@ -226,8 +226,8 @@ _ALLOWED_NODES = (
     ast.Compare, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn,
     ast.Is, ast.IsNot, ast.IfExp,
     ast.Name, ast.Load, ast.Store, ast.Constant, ast.Subscript, ast.Slice,
-    ast.List, ast.Tuple, ast.Dict, ast.Set, ast.Call, ast.keyword,
-)
+    ast.List, ast.Tuple, ast.Dict, ast.Call, ast.keyword,
+)  # no ast.Set: a set's order depends on hashing, so a replay could differ
 _MAX_LENGTH = 2000
 
 

@@ -114,7 +114,28 @@ class Task(db.Model):
     created_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
     completed_by = db.Column(db.String(64))
     completed_at = db.Column(UTCDateTime)
+    escalated_at = db.Column(UTCDateTime)  # when its step deadline passed (the task stays open)
     __table_args__ = (Index("ix_task_inbox", "lane", "state"),)
+
+
+class Timer(db.Model):
+    """A wait with a due moment: a BPMN timer event, or the deadline of a user task's step.
+
+    Written in the transaction that starts the wait and closed in the one that ends it
+    (`app.timers`); the scheduler claims a due row with a conditional update (`app.scheduler`).
+    """
+
+    id = db.Column(db.Integer, primary_key=True)
+    instance_id = db.Column(db.ForeignKey("process_instance.id"), nullable=False, index=True)
+    bpmn_id = db.Column(db.String(120), nullable=False)  # the waiting event or user task
+    task_id = db.Column(db.String(36), nullable=False)  # its SpiffWorkflow task id
+    kind = db.Column(db.String(16), nullable=False)  # bpmn_timer | step_deadline
+    state = db.Column(db.String(16), nullable=False)  # waiting | fired | cancelled
+    due_at = db.Column(UTCDateTime, nullable=False)
+    created_at = db.Column(UTCDateTime, nullable=False)  # the clock when the wait began
+    fired_at = db.Column(UTCDateTime)  # the clock value it fired at (journalled with it)
+    calendar_version = db.Column(db.String(40))  # of a working-day deadline
+    __table_args__ = (Index("ix_timer_due", "state", "due_at"),)
 
 
 class AuditEvent(db.Model):

@@ -99,3 +99,11 @@ CLOCK_ADMIN_ROLES = frozenset({"admin"})
 def may_move_clock(actor: Actor) -> bool:
     """Tell whether the actor may read and move a manual clock (test and demo setups only)."""
     return bool(actor.roles & CLOCK_ADMIN_ROLES)
+
+
+REPLAY_ROLES = frozenset({"auditor", "admin"})
+
+
+def may_replay(actor: Actor) -> bool:
+    """Tell whether the actor may replay a case from its journal (auditors, admins)."""
+    return bool(actor.roles & REPLAY_ROLES)

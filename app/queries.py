@@ -57,7 +57,8 @@ def task_dict(task) -> dict:
     return {"id": task.id, "instance": task.instance_id, "bpmn_id": task.bpmn_id,
             "name": task.name, "lane": task.lane, "state": task.state, "assignee": task.assignee,
             "due_at": _iso(task.due_at), "created_at": _iso(task.created_at),
-            "completed_by": task.completed_by, "completed_at": _iso(task.completed_at)}
+            "completed_by": task.completed_by, "completed_at": _iso(task.completed_at),
+            "escalated_at": _iso(task.escalated_at)}
 
 
 def _readable_instance(rt: Runtime, actor: Actor, instance_id: str):

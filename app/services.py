@@ -19,6 +19,7 @@ from app import forms
 from app import policy
 from app import redaction
 from app import store
+from app import timers
 from app.auth import Actor
 from app.clock import Clock
 from app.clock import SystemClock
@@ -75,8 +76,15 @@ def _outcome_events(snap: engine.Snapshot) -> list:
     return events
 
 
+def _with_digest(events: list, wf, snap: engine.Snapshot, secrets) -> list:
+    """Put the digest of the state this change leaves in the payload of its last event."""
+    kind, payload = events[-1]
+    digest = engine.state_digest(wf, snap, secrets)
+    return [*events[:-1], (kind, {**payload, "state_digest": digest})]
+
+
 def _persist(rt, instance_id, at, wf, snap, *, actor, manifest, events, open_ids, now,
-             completed=None, new_instance=None):
+             completed=None, new_instance=None, fired_timer=None, secrets=frozenset()):
     """Write state, task rows and journal entries in one transaction (optimistic lock).
 
     `open_ids` are the user tasks that were ready at version `at`; the lock check guarantees
@@ -89,13 +97,16 @@ def _persist(rt, instance_id, at, wf, snap, *, actor, manifest, events, open_ids
     with store.writing() as conn:
         if new_instance:
             store.insert_instance(conn, new_instance)
-        version = store.write_change(conn, instance_id, at, events + _outcome_events(snap),
+        journal = _with_digest(events + _outcome_events(snap), wf, snap, secrets)
+        version = store.write_change(conn, instance_id, at, journal,
                                      actor=actor.username, now=now, values=state)
         if completed:
             store.close_tasks(conn, [completed], "completed", by=actor.username, now=now)
         store.close_tasks(conn, open_ids - {t.id for t in snap.ready} - {completed}, "cancelled",
                           now=now)
         store.insert_tasks(conn, new_rows)
+        timers.keep_in_step(conn, instance_id, wf, ready_ids={t.id for t in snap.ready},
+                            new_tasks=new_rows, manifest=manifest, now=now, fired=fired_timer)
     rt.live.put(instance_id, version, wf)
 
 
@@ -143,10 +154,11 @@ def start_instance(rt: Runtime, actor: Actor, key: str, data) -> Started:
     # the journal proves by hash which secrets were received; the workflow keeps them for handlers
     received = redaction.redact(data, definition.secrets)
     started = ("instance_started", {"process": key, "definition_id": definition.id,
-                                    "data": received})
+                                    "sha256": definition.sha256,
+                                    "fingerprint": definition.fingerprint, "data": received})
     _persist(rt, instance_id, store.Version(0), wf, snap, actor=actor,
              manifest=definition.manifest, events=[started], open_ids=set(), now=now,
-             new_instance=row)
+             new_instance=row, secrets=definition.secrets)
     return Started(instance_id, snap.status, business_key, snap.outcome)
 
 
@@ -181,7 +193,7 @@ def complete_task(rt: Runtime, actor: Actor, task_id: str, data) -> str:
         errors = forms.validate(form, data, rt.directory.roles_of)
         if errors:
             raise Invalid(errors)
-        manifest = rt.definitions.get(row.definition_id).manifest
+        definition = rt.definitions.get(row.definition_id)
         wf = load_workflow(rt, conn, row.instance_id, row.lock_version, row.definition_id)
     # Nothing is written until _persist: the engine works outside any write transaction.
     assigned = forms.role_fields(form, data)
@@ -189,15 +201,18 @@ def complete_task(rt: Runtime, actor: Actor, task_id: str, data) -> str:
         known = (engine.task_data(wf, task_id) or {}).get("assignments", {})
         data = {**data, "assignments": {**known, **assigned}}
     open_ids = engine.ready_user_task_ids(wf)
+    process, _, occurrence = engine.ready_key(wf, task_id) or (row.process_key, None, None)
     now = rt.clock.now()
     try:
         snap = engine.complete(wf, task_id, data, actor.username, rt.handlers,
                                retry_delay=rt.retry_delay, now=now)
     except LookupError as err:
         raise Conflict(str(err)) from None
-    done = ("task_completed", {"task": task_id, "bpmn_id": row.bpmn_id, "data": data})
+    done = ("task_completed", {"task": task_id, "bpmn_id": row.bpmn_id, "process": process,
+                               "occurrence": occurrence, "data": data})
     _persist(rt, row.instance_id, store.version_of(row), wf, snap, actor=actor,
-             manifest=manifest, events=[done], open_ids=open_ids, now=now, completed=task_id)
+             manifest=definition.manifest, events=[done], open_ids=open_ids, now=now,
+             completed=task_id, secrets=definition.secrets)
     return row.instance_id
 
 
@@ -210,7 +225,7 @@ def claim_task(rt: Runtime, actor: Actor, task_id: str) -> str:
         row = _open_task(conn, actor, task_id)
         if row.assignee == actor.username:
             return row.instance_id
-        event = ("task_claimed", {"task": task_id})
+        event = ("task_claimed", {"task": task_id, "bpmn_id": row.bpmn_id})
         version = store.write_change(conn, row.instance_id, store.version_of(row), [event],
                                      actor=actor.username, now=rt.clock.now())
         if not store.claim(conn, task_id, actor.username):
@@ -230,11 +245,36 @@ def retry_instance(rt: Runtime, actor: Actor, instance_id: str) -> dict:
             raise NotFound(f"no instance {instance_id}")
         if row.status != "incident":
             raise Conflict(f"instance {instance_id} has no incident")
-        manifest = rt.definitions.get(row.definition_id).manifest
+        definition = rt.definitions.get(row.definition_id)
         wf = load_workflow(rt, conn, instance_id, row.lock_version, row.definition_id)
     open_ids = engine.ready_user_task_ids(wf)
     now = rt.clock.now()
     snap = engine.retry(wf, rt.handlers, rt.retry_delay, now=now)
-    _persist(rt, instance_id, store.version_of(row), wf, snap, actor=actor, manifest=manifest,
-             events=[("retried", {})], open_ids=open_ids, now=now)
+    _persist(rt, instance_id, store.version_of(row), wf, snap, actor=actor,
+             manifest=definition.manifest, events=[("retried", {})], open_ids=open_ids, now=now,
+             secrets=definition.secrets)
     return {"id": instance_id, "status": snap.status, "incident": snap.incident}
+
+
+SCHEDULER = Actor("scheduler", "Timer scheduler", frozenset())  # who journals timer firings
+
+
+def fire_timer(rt: Runtime, timer, now: datetime.datetime) -> None:
+    """Fire a due BPMN timer row of a case at `now` (the scheduler's clock value).
+
+    The engine wakes the workflow; the state, the timer row's claim (`timers.claim`) and the
+    `timer_fired` journal entry are written in one transaction. Conflict when another
+    scheduler or a person moved the case first: nothing is written.
+    """
+    with store.reading() as conn:
+        row = store.read_instance(conn, timer.instance_id, "lock_version", "definition_id",
+                                  "journal_seq", "journal_hash")
+        manifest = rt.definitions.get(row.definition_id).manifest
+        wf = load_workflow(rt, conn, timer.instance_id, row.lock_version, row.definition_id)
+    open_ids = engine.ready_user_task_ids(wf)
+    snap = engine.wake(wf, rt.handlers, rt.retry_delay, now=now)
+    fired = ("timer_fired", {"bpmn_id": timer.bpmn_id,
+                             "due_at": timer.due_at.isoformat(), "clock": now.isoformat()})
+    _persist(rt, timer.instance_id, store.version_of(row), wf, snap, actor=SCHEDULER,
+             manifest=manifest, events=[fired], open_ids=open_ids, now=now,
+             fired_timer=timer.id)

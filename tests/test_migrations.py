@@ -151,10 +151,13 @@ def test_database_of_the_first_main_upgrades_without_loss(bare_app):
         insert_rows(OLD_ROWS)
         before = read_all_rows(FIRST_MAIN_TABLES)
         assert revision_of_database() is None
-        assert upgrade_database() == ("0001", "0002")
-        assert read_all_rows(FIRST_MAIN_TABLES) == before
-        assert "credential" in inspect(db.engine).get_table_names()
-        assert upgrade_database() == ("0002", "0002")  # idempotent
+        assert upgrade_database() == ("0001", "0003")
+        after = read_all_rows(FIRST_MAIN_TABLES)
+        assert after["task"] == [{**before["task"][0], "escalated_at": None}]
+        assert {k: v for k, v in after.items() if k != "task"} == {
+            k: v for k, v in before.items() if k != "task"}
+        assert {"credential", "timer"} <= set(inspect(db.engine).get_table_names())
+        assert upgrade_database() == ("0003", "0003")  # idempotent
     # the kept user signs in: the new credential table takes the token
     answer = app.test_client().post("/api/v1/auth/token",
                                     json={"username": "veteran", "password": PASSWORD})
@@ -173,9 +176,9 @@ def test_init_demo_adopts_a_database_made_by_create_all_with_credentials(bare_ap
         before = read_all_rows(FIRST_MAIN_TABLES)
     result = app.test_cli_runner().invoke(args=["init-demo"])
     assert result.exit_code == 0, result.output
-    assert "database schema" not in result.output  # stamped 0002: nothing to upgrade
+    assert "database schema 0002 -> 0003" in result.output  # stamped 0002, then upgraded
     with app.app_context():
-        assert revision_of_database() == "0002"
+        assert revision_of_database() == "0003"
         after = read_all_rows(FIRST_MAIN_TABLES)
     assert after["process_instance"] == before["process_instance"]
     assert after["audit_event"] == before["audit_event"]
@@ -195,9 +198,10 @@ def test_flask_db_upgrade_and_downgrade(bare_app):
     runner = app.test_cli_runner()
     assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
     with app.app_context():
-        assert revision_of_database() == "0002"
-        assert set(inspect(db.engine).get_table_names()) >= FIRST_MAIN_TABLES | {"credential"}
+        assert revision_of_database() == "0003"
+        assert set(inspect(db.engine).get_table_names()) >= FIRST_MAIN_TABLES | {"credential",
+                                                                                "timer"}
     assert runner.invoke(args=["db", "downgrade", "base"]).exit_code == 0
     with app.app_context():
         assert set(inspect(db.engine).get_table_names()) == {"alembic_version"}
-        assert upgrade_database() == (None, "0002")
+        assert upgrade_database() == (None, "0003")

@@ -16,6 +16,7 @@ from app import clock
 from app import inputs
 from app import policy
 from app import queries
+from app import replay
 from app import services
 from app.forms import FormMissing
 from app.store import Conflict
@@ -217,6 +218,12 @@ def document(instance_id, name):
 @login_required
 def retry(instance_id):
     return jsonify(services.retry_instance(_runtime(), g.actor, instance_id))
+
+
+@bp.post("/instances/<instance_id>/replay")
+@login_required
+def replay_instance(instance_id):
+    return jsonify(replay.replay_instance(_runtime(), g.actor, instance_id))
 
 
 @bp.get("/identifiers/<value>")

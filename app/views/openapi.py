@@ -54,9 +54,10 @@ _PROCESS = _object("key version title regulation sha256 deployed_at roles_allowe
                    key=_STR, version=_INT, title=_TEXTS, regulation=_NULLABLE_STR, sha256=_STR,
                    deployed_at=_TIME, roles_allowed_to_start=_STRINGS, lanes=_TEXTS)
 _TASK = _object("id instance bpmn_id name lane state assignee due_at created_at completed_by "
-                "completed_at", id=_STR, instance=_STR, bpmn_id=_STR, name=_STR, lane=_STR,
-                state=_TASK_STATE, assignee=_NULLABLE_STR, due_at=_TIME, created_at=_TIME,
-                completed_by=_NULLABLE_STR, completed_at=_TIME)
+                "completed_at escalated_at", id=_STR, instance=_STR, bpmn_id=_STR, name=_STR,
+                lane=_STR, state=_TASK_STATE, assignee=_NULLABLE_STR, due_at=_TIME,
+                created_at=_TIME, completed_by=_NULLABLE_STR, completed_at=_TIME,
+                escalated_at=_TIME)
 _INCIDENT = {"oneOf": [{"type": "null"}, _object("task error", task=_NULLABLE_STR, error=_STR)]}
 _SUMMARY_FIELDS = {"id": _STR, "business_key": _STR, "process": _STR, "title": _TEXTS,
                    "status": _STATUS, "outcome": _NULLABLE_STR, "applicant_iin_bin": _NULLABLE_STR,
@@ -81,6 +82,10 @@ SCHEMAS = {
     "ChainCheck": _object("ok events first_broken_seq", ok=_BOOL, events=_INT,
                           first_broken_seq={"type": ["integer", "null"]}),
     "Retried": _object("id status incident", id=_STR, status=_STATUS, incident=_INCIDENT),
+    "Replayed": _object("ok events_replayed divergence", ok=_BOOL, events_replayed=_INT,
+                        divergence={"oneOf": [{"type": "null"}, _object(
+                            "seq type expected actual", seq=_INT, type=_STR,
+                            expected=_NULLABLE_STR, actual=_STR)]}),
     "Identifier": {"oneOf": [
         _object("kind iin birth_date sex century", kind={"const": "individual"}, iin=_STR,
                 birth_date=_STR, sex={"enum": ["male", "female"]}, century=_INT),
@@ -191,6 +196,9 @@ OPERATIONS = [
                                                      "params": [_INSTANCE, _path("name")]}),
     ("post", "/instances/{id}/retry", "Retry the failed service task of an instance in incident",
      {"ok": {"200": _json(_ref("Retried"))}, "errors": "403 404 409", "params": [_INSTANCE]}),
+    ("post", "/instances/{id}/replay", "Replay a case from its journal and compare the state "
+     "after every event (auditors, admins)",
+     {"ok": {"200": _json(_ref("Replayed"))}, "errors": "403 404", "params": [_INSTANCE]}),
     ("get", "/identifiers/{value}", "What an IIN (birth date, sex, century) or a BIN "
      "(registration month, type, division) says; 422 when the check digit or the date is wrong",
      {"ok": {"200": _json(_ref("Identifier"))}, "errors": "422",
