@@ -269,12 +269,12 @@ def fire_timer(rt: Runtime, timer, now: datetime.datetime) -> None:
     with store.reading() as conn:
         row = store.read_instance(conn, timer.instance_id, "lock_version", "definition_id",
                                   "journal_seq", "journal_hash")
-        manifest = rt.definitions.get(row.definition_id).manifest
+        definition = rt.definitions.get(row.definition_id)
         wf = load_workflow(rt, conn, timer.instance_id, row.lock_version, row.definition_id)
     open_ids = engine.ready_user_task_ids(wf)
     snap = engine.wake(wf, rt.handlers, rt.retry_delay, now=now)
     fired = ("timer_fired", {"bpmn_id": timer.bpmn_id,
                              "due_at": timer.due_at.isoformat(), "clock": now.isoformat()})
     _persist(rt, timer.instance_id, store.version_of(row), wf, snap, actor=SCHEDULER,
-             manifest=manifest, events=[fired], open_ids=open_ids, now=now,
-             fired_timer=timer.id)
+             manifest=definition.manifest, events=[fired], open_ids=open_ids, now=now,
+             fired_timer=timer.id, secrets=definition.secrets)

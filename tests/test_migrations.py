@@ -157,6 +157,12 @@ def test_database_of_the_first_main_upgrades_without_loss(bare_app):
         assert {k: v for k, v in after.items() if k != "task"} == {
             k: v for k, v in before.items() if k != "task"}
         assert {"credential", "timer"} <= set(inspect(db.engine).get_table_names())
+        [deadline] = read_all_rows(["timer"])["timer"]  # the open step keeps its deadline
+        assert (deadline["task_id"], deadline["kind"], deadline["state"]) == (
+            "22222222-2222-2222-2222-222222222222", "step_deadline", "waiting")
+        due = deadline["due_at"]  # reflected: naive UTC on SQLite, aware on PostgreSQL
+        assert (due.astimezone(datetime.UTC) if due.tzinfo else due.replace(
+            tzinfo=datetime.UTC)) == AT
         assert upgrade_database() == ("0003", "0003")  # idempotent
     # the kept user signs in: the new credential table takes the token
     answer = app.test_client().post("/api/v1/auth/token",

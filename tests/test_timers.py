@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from app import calendar
+from app import replay
 from app import scheduler
 from app import services
 from app.auth import Actor
@@ -109,6 +110,8 @@ def test_the_overdue_step_escalates_once_and_stays_open(clocked_app, clock, at_q
     api.walk(instance_id, [("executor", "check_qualification",
                             {"qualification_met": True, "findings": "All in order"})])
     assert api.get("auditor", f"/instances/{instance_id}").json["status"] == "running"
+    with clocked_app.app_context():  # the notice is no engine input: the case replays
+        assert replay.replay(clocked_app.extensions["qyzmet"], instance_id)["ok"] is True
 
 
 def test_completing_the_step_cancels_its_deadline(clocked_app, clock, at_qualification):
@@ -149,36 +152,40 @@ def test_two_schedulers_at_once_fire_the_deadline_once(clocked_app, clock, at_qu
 
 # --- a BPMN timer event, deployed like a regulation ----------------------------------------
 
-TIMER_PROPS = """<bpmn:process id="timer_intermediate" isExecutable="true">
-    <bpmn:extensionElements><spiffworkflow:properties>
-      <spiffworkflow:property name="title_kk" value="Таймер" />
-      <spiffworkflow:property name="title_ru" value="Таймер" />
-      <spiffworkflow:property name="title_en" value="A timer" />
-      <spiffworkflow:property name="start_roles" value="operator" />
-    </spiffworkflow:properties></bpmn:extensionElements>"""
-START_FORM = {"type": "object", "properties": {}, "additionalProperties": False}
+def _as_regulation(name: str) -> str:
+    """Return a test fixture's BPMN with the properties that make it a deployable regulation."""
+    text = (FIXTURES / f"{name}.bpmn").read_text(encoding="utf-8")
+    text = text.replace('xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"',
+                        'xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+                        'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"')
+    props = "".join(f'<spiffworkflow:property name="{k}" value="{v}" />' for k, v in (
+        ("title_kk", name), ("title_ru", name), ("title_en", name), ("start_roles", "operator")))
+    opening = f'<bpmn:process id="{name}" isExecutable="true">'
+    return text.replace(opening, f"{opening}<bpmn:extensionElements><spiffworkflow:properties>"
+                                 f"{props}</spiffworkflow:properties></bpmn:extensionElements>")
+
+
+EMPTY_FORM = {"type": "object", "properties": {}, "additionalProperties": False}
+FIXTURE_FORMS = {"timer_intermediate": ["start"], "timer_boundary": ["start", "work", "escalate"]}
 
 
 @pytest.fixture
 def timer_app(make_app, tmp_path, clock):
-    """An app deploying bpmn/ plus tests/fixtures/timer_intermediate.bpmn as a regulation."""
+    """An app deploying bpmn/ plus tests/fixtures/timer_*.bpmn as regulations."""
     bpmn, forms_dir = tmp_path / "src" / "bpmn", tmp_path / "src" / "forms"
     shutil.copytree(ROOT / "bpmn", bpmn)
     shutil.copytree(ROOT / "forms", forms_dir)
-    text = (FIXTURES / "timer_intermediate.bpmn").read_text(encoding="utf-8")
-    text = text.replace('xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"',
-                        'xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
-                        'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"')
-    text = text.replace('<bpmn:process id="timer_intermediate" isExecutable="true">',
-                        TIMER_PROPS)
-    (bpmn / "timer_intermediate.bpmn").write_text(text, encoding="utf-8")
-    (forms_dir / "timer_intermediate").mkdir()
-    (forms_dir / "timer_intermediate" / "start.schema.json").write_text(json.dumps(START_FORM))
-    (forms_dir / "timer_intermediate" / "start.ui.json").write_text(json.dumps({}))
+    for name, forms in FIXTURE_FORMS.items():
+        (bpmn / f"{name}.bpmn").write_text(_as_regulation(name), encoding="utf-8")
+        (forms_dir / name).mkdir()
+        for form in forms:
+            (forms_dir / name / f"{form}.schema.json").write_text(json.dumps(EMPTY_FORM))
+            (forms_dir / name / f"{form}.ui.json").write_text(json.dumps({}))
     return make_app(tmp_path / "app", BPMN_DIR=str(bpmn), FORMS_DIR=str(forms_dir), CLOCK=clock)
 
 
-OPERATOR = Actor("operator", "Operator", frozenset({"operator"}))
+# the fixtures draw no lanes: their user tasks are in the "unassigned" lane
+OPERATOR = Actor("operator", "Operator", frozenset({"operator", "unassigned"}))
 
 
 def test_a_bpmn_timer_fires_through_the_scheduler(timer_app, clock):
@@ -203,6 +210,8 @@ def test_a_bpmn_timer_fires_through_the_scheduler(timer_app, clock):
         assert len(_events(started.id, "instance_completed")) == 1
     answer = Api(timer_app.test_client()).get("auditor", f"/instances/{started.id}").json
     assert (answer["status"], answer["outcome"]) == ("completed", "waited")
+    with timer_app.app_context():  # the journal's clock value replays the firing
+        assert replay.replay(rt, started.id)["ok"] is True
 
 
 def test_two_schedulers_fire_a_bpmn_timer_once(timer_app, clock):
@@ -262,3 +271,32 @@ def test_the_embedded_scheduler_fires_on_its_own(make_app, tmp_path, clock):
 def test_an_unknown_scheduler_setting_is_refused(make_app, tmp_path):
     with pytest.raises(RuntimeError, match="SCHEDULER must be"):
         make_app(tmp_path, SCHEDULER="sometimes")
+
+
+def test_a_boundary_timer_row_is_cancelled_with_its_step_or_fires_beside_it(timer_app, clock):
+    rt = timer_app.extensions["qyzmet"]
+    with timer_app.app_context():
+        done_in_time = services.start_instance(rt, OPERATOR, "timer_boundary", {})
+        late = services.start_instance(rt, OPERATOR, "timer_boundary", {})
+        [row] = _timers(done_in_time.id)
+        assert (row.kind, row.bpmn_id, row.state) == ("bpmn_timer", "overdue", "waiting")
+        assert row.due_at == clock.now() + datetime.timedelta(hours=1)
+    clock.advance(datetime.timedelta(minutes=30))
+    api = Api(timer_app.test_client())
+    with timer_app.app_context():
+        [work] = [t["id"] for t in api.get("auditor", f"/instances/{done_in_time.id}")
+                  .json["tasks"] if t["bpmn_id"] == "work"]
+        services.complete_task(rt, OPERATOR, work, {})
+        assert [t.state for t in _timers(done_in_time.id)] == ["cancelled"]
+    clock.advance(datetime.timedelta(hours=1))
+    assert _fire(timer_app, clock.now()) == 1  # only the late case's timer was still waiting
+    with timer_app.app_context():
+        assert [t.state for t in _timers(late.id)] == ["fired"]
+        assert _events(done_in_time.id, "timer_fired") == []
+        assert len(_events(late.id, "timer_fired")) == 1
+    tasks = api.get("auditor", f"/instances/{late.id}").json["tasks"]
+    assert sorted((t["bpmn_id"], t["state"]) for t in tasks) == [("escalate", "ready"),
+                                                                 ("work", "ready")]
+    with timer_app.app_context():
+        assert replay.replay(rt, late.id)["ok"] is True
+        assert replay.replay(rt, done_in_time.id)["ok"] is True
