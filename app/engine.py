@@ -88,35 +88,44 @@ def _now() -> datetime.datetime:
                            "engine.start, complete, retry or wake") from None
 
 
-class ClockedTimeDate(TimeDateEventDefinition):
-    """A timer at a date and time, due by the host's clock (at the moment itself, not after)."""
+class _FiresOnceByClock:
+    """A one-off timer: its due moment is worked out once, then compared with the host's clock.
+
+    SpiffWorkflow fires only strictly after the moment; here it fires at the moment itself.
+    """
 
     def has_fired(self, my_task):
-        """Tell whether the moment has come; remember the evaluated moment on the task."""
-        event_value = my_task._get_internal_data("event_value")
-        if event_value is None:
-            event_value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
-            my_task._set_internal_data(event_value=event_value)
-        if self.parse_time_or_duration(event_value) <= _now():
-            my_task._set_internal_data(event_fired=True)
-        return my_task._get_internal_data("event_fired", False)
-
-
-class ClockedDuration(DurationTimerEventDefinition):
-    """A timer after a duration, counted from the host's clock when the event starts waiting."""
-
-    def has_fired(self, my_task):
-        """Tell whether the duration has passed; remember the due moment on the task."""
+        """Tell whether the moment has come; remember the due value on the task."""
         now = _now()
         event_value = my_task._get_internal_data("event_value")
         if event_value is None:
             expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
-            parsed = self.parse_iso_duration(expression)
-            event_value = (now + self.get_timedelta_from_start(parsed, now)).isoformat()
+            event_value = self._due_value(expression, now)
             my_task._set_internal_data(event_value=event_value)
-        if self.get_datetime(event_value) <= now:
+        if self._due_moment(event_value) <= now:
             my_task._set_internal_data(event_fired=True)
         return my_task._get_internal_data("event_fired", False)
+
+
+class ClockedTimeDate(_FiresOnceByClock, TimeDateEventDefinition):
+    """A timer at a date and time, due by the host's clock."""
+
+    def _due_value(self, expression, now):
+        return expression
+
+    def _due_moment(self, value):
+        return self.parse_time_or_duration(value)
+
+
+class ClockedDuration(_FiresOnceByClock, DurationTimerEventDefinition):
+    """A timer after a duration, counted from the host's clock when the event starts waiting."""
+
+    def _due_value(self, expression, now):
+        parsed = self.parse_iso_duration(expression)
+        return (now + self.get_timedelta_from_start(parsed, now)).isoformat()
+
+    def _due_moment(self, value):
+        return self.get_datetime(value)
 
 
 def _recurring(expression: str, now: datetime.datetime) -> tuple:
