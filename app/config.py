@@ -21,7 +21,9 @@ def defaults(instance_path: str) -> dict:
         "REFERENCE_URL": "http://127.0.0.1:5001",
         "STATE_SYSTEM_URLS": {},
         "STATE_SYSTEM_TIMEOUT": 5.0,
-        "RETRY_DELAY": 0.05,
+        # seconds before the first retry of an unavailable state system (then × the diagram's
+        # backoff base per attempt, at most 10 minutes)
+        "RETRY_DELAY": 5.0,
         "DEMO_PASSWORD": "qyzmet-demo",  # noqa: S105 - the documented demo default
         "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
         # what a diagram expression may build: {max_result_size, max_int_bits, max_depth}
@@ -29,6 +31,11 @@ def defaults(instance_path: str) -> dict:
         # timers: "embedded" (a thread in the server; ./qyzmet serve) or "off" (tests, or
         # `flask --app app fire-timers` from cron); seconds between the embedded passes
         "SCHEDULER": "off", "SCHEDULER_INTERVAL": 5.0,
+        # service-task jobs (app.jobs): "embedded" (threads in the server; ./qyzmet serve),
+        # "celery" (workers on CELERY_BROKER_URL), "eager" (in the request: tests) or "off"
+        # (rows wait for `flask --app app run-jobs`); a worker's lease on a job, in seconds
+        "JOBS": "off", "JOB_THREADS": 4, "JOB_POLL_INTERVAL": 5.0, "JOB_LEASE": 60.0,
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
     }
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.specs.defaults import EndEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
@@ -37,7 +38,7 @@ from SpiffWorkflow.util.task import TaskState
 from app import redaction
 from app.audit import canonical_json
 from app.diagram import DiagramError
-from app.script_engine import for_handlers
+from app.script_engine import ScriptEngine
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Snapshot:
     events: list = field(default_factory=list)
 
 
+_PARAMS = "qyzmet_service_params"  # a READY service task's evaluated request (internal data)
 _NOW: contextvars.ContextVar[datetime.datetime] = contextvars.ContextVar("engine_now")
 
 
@@ -221,12 +223,36 @@ def _all_tasks(workflow):
         yield from sub.tasks.values()
 
 
+def _is_service(task) -> bool:
+    return hasattr(task.task_spec, "operation_name")
+
+
 def _run_ready(workflow) -> int:
+    """Run the READY engine tasks of one (sub)workflow; service tasks wait for their job."""
     ready = [t for t in workflow.tasks.values()
-             if t.state == TaskState.READY and not t.task_spec.manual]
+             if t.state == TaskState.READY and not t.task_spec.manual and not _is_service(t)]
     for task in ready:
         task.run()
     return len(ready)
+
+
+def _prepare_calls(workflow) -> None:
+    """Evaluate the parameters of every READY service task that has not been evaluated yet.
+
+    The values are kept in the task's internal data (they become the job's request); an
+    expression that fails puts the task in ERROR, as running it inline would have.
+    """
+    for task in _all_tasks(workflow):
+        if (task.state != TaskState.READY or not _is_service(task)
+                or task._get_internal_data(_PARAMS) is not None):
+            continue
+        try:
+            evaluated = task.task_spec.evaluate_params(task)
+        except Exception as err:  # noqa: BLE001 - a failing parameter is an incident
+            task.error()
+            raise WorkflowTaskException(f"parameters of {task.task_spec.bpmn_id}: {err}",
+                                        task=task, exception=err) from None
+        task._set_internal_data(**{_PARAMS: {k: p["value"] for k, p in evaluated.items()}})
 
 
 def _engine_pass(workflow) -> bool:
@@ -263,19 +289,20 @@ def _advance(workflow) -> dict | None:
             workflow.refresh_timers()
             if not _engine_pass(workflow):
                 break
+        _prepare_calls(workflow)
     except SpiffWorkflowException as err:
         return _incident(err)
     return None
 
 
-def _engine_for(workflow, handlers: dict, retry_delay: float) -> list:
+def _engine_for(workflow, answer=None) -> list:
     """Give the workflow this call's script engine, before any task moves; return its journal.
 
     A restored workflow would otherwise evaluate (timer expressions, say) with SpiffWorkflow's
-    default engine, which is plain eval.
+    default engine, which is plain eval. `answer` is the one service answer this call delivers.
     """
     journal: list = []
-    workflow.script_engine = for_handlers(handlers, journal, retry_delay)
+    workflow.script_engine = ScriptEngine(journal, answer)
     return journal
 
 
@@ -321,13 +348,18 @@ def summarize(workflow, incident=None, journal=None) -> Snapshot:
 
 def state_view(workflow, snap: Snapshot) -> dict:
     """Return what a state digest covers: status, outcome, the failed element, the ready user
-    tasks keyed by (process, element, occurrence) with their data, and the workflow's data."""
+    and service tasks keyed by (process, element, occurrence) with their data (and a service
+    task's request), and the workflow's data."""
     ready = sorted(snap.ready, key=lambda r: (r.process_key, r.bpmn_id, r.occurrence))
+    calls = sorted(pending_calls(workflow), key=lambda c: (c.process_key, c.bpmn_id, c.occurrence))
     return {"status": snap.status, "outcome": snap.outcome,
             "incident": (snap.incident or {}).get("task"),
             "ready": [{"process": r.process_key, "bpmn_id": r.bpmn_id,
                        "occurrence": r.occurrence, "data": task_data(workflow, r.id)}
                       for r in ready],
+            "calls": [{"process": c.process_key, "bpmn_id": c.bpmn_id, "occurrence": c.occurrence,
+                       "operator": c.operator, "params": c.params,
+                       "data": task_data(workflow, c.task_id)} for c in calls],
             "data": dict(workflow.data)}
 
 
@@ -370,8 +402,7 @@ def current_data(workflow) -> dict:
     return dict(latest.data) if latest else {}
 
 
-def start(specs: tuple, data: dict, handlers: dict, retry_delay: float = 0.05, *,
-          now: datetime.datetime | None = None) -> tuple:
+def start(specs: tuple, data: dict, *, now: datetime.datetime | None = None) -> tuple:
     """Start a workflow with the start-form `data` at `now`; return (workflow, snapshot).
 
     `now` is the host's clock; timers need it (a diagram without timers runs without).
@@ -379,8 +410,7 @@ def start(specs: tuple, data: dict, handlers: dict, retry_delay: float = 0.05, *
     spec, subprocess_specs = specs
     _take_over_timers([spec, *subprocess_specs.values()])
     journal: list = []
-    workflow = BpmnWorkflow(spec, subprocess_specs,
-                            script_engine=for_handlers(handlers, journal, retry_delay))
+    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=ScriptEngine(journal))
     with _working_at(now):
         for task in workflow.tasks.values():
             if task.state == TaskState.READY:
@@ -389,9 +419,9 @@ def start(specs: tuple, data: dict, handlers: dict, retry_delay: float = 0.05, *
     return workflow, summarize(workflow, incident, journal)
 
 
-def _prepare(workflow, handlers: dict, retry_delay: float) -> list:
+def _prepare(workflow, answer=None) -> list:
     _take_over_timers([workflow.spec, *workflow.subprocess_specs.values()])
-    return _engine_for(workflow, handlers, retry_delay)
+    return _engine_for(workflow, answer)
 
 
 def _task(workflow, task_id: str):
@@ -420,13 +450,13 @@ def ready_user_task_ids(workflow) -> set[str]:
             if t.state == TaskState.READY and t.task_spec.manual}
 
 
-def complete(workflow, task_id: str, data: dict, actor: str, handlers: dict, *,
-             retry_delay: float = 0.05, now: datetime.datetime | None = None) -> Snapshot:
+def complete(workflow, task_id: str, data: dict, actor: str, *,
+             now: datetime.datetime | None = None) -> Snapshot:
     """Complete a READY user task with validated `data` at `now` and run the engine on."""
     task = find_ready_user_task(workflow, task_id)
     if task is None:
         raise LookupError(f"task {task_id} is not waiting for input")
-    journal = _prepare(workflow, handlers, retry_delay)
+    journal = _prepare(workflow)
     with _working_at(now):
         task.data.update(data)
         task.data["actors"] = {**task.data.get("actors", {}), task.task_spec.bpmn_id: actor}
@@ -441,10 +471,9 @@ def task_data(workflow, task_id: str) -> dict | None:
     return dict(task.data) if task is not None else None
 
 
-def retry(workflow, handlers: dict, retry_delay: float = 0.05, *,
-          now: datetime.datetime | None = None) -> Snapshot:
+def retry(workflow, *, now: datetime.datetime | None = None) -> Snapshot:
     """Set tasks that failed back to READY and run the engine again at `now`."""
-    journal = _prepare(workflow, handlers, retry_delay)
+    journal = _prepare(workflow)
     for task in _all_tasks(workflow):
         if task.state == TaskState.ERROR:
             task._set_state(TaskState.READY)
@@ -498,10 +527,57 @@ def timer_fired(workflow, task_id: str) -> bool:
     return task is not None and task.state == TaskState.COMPLETED
 
 
-def wake(workflow, handlers: dict, retry_delay: float = 0.05, *,
-         now: datetime.datetime) -> Snapshot:
+def wake(workflow, *, now: datetime.datetime) -> Snapshot:
     """Run the engine at `now`: the timers due by then fire and what they make ready runs."""
-    journal = _prepare(workflow, handlers, retry_delay)
+    journal = _prepare(workflow)
     with _working_at(now):
         incident = _advance(workflow)
+    return summarize(workflow, incident, journal)
+
+
+
+@dataclass(frozen=True)
+class ServiceCall:
+    """A READY service task waiting for its job: the request a worker sends to a handler."""
+
+    task_id: str
+    process_key: str
+    bpmn_id: str
+    occurrence: int
+    operator: str
+    params: dict
+    retries: int  # the diagram's spiffworkflow:retry setting (0: one attempt only)
+    backoff_base: float
+
+
+def pending_calls(workflow) -> list[ServiceCall]:
+    """List the READY service tasks with their evaluated parameters (after any engine call)."""
+    done: Counter = Counter()
+    ready = []
+    for task in _all_tasks(workflow):
+        key = (task.workflow.spec.name, task.task_spec.bpmn_id)
+        if task.state == TaskState.COMPLETED:
+            done[key] += 1
+        elif task.state == TaskState.READY and _is_service(task):
+            ready.append((key, task))
+    return [ServiceCall(str(t.id), key[0], key[1], done[key] + 1, t.task_spec.operation_name,
+                        dict(t._get_internal_data(_PARAMS) or {}),
+                        int(getattr(t.task_spec, "retries", None) or 0),
+                        float(getattr(t.task_spec, "retry_backoff_base", None) or 2))
+            for key, t in ready]
+
+
+def deliver(workflow, task_id: str, answer: dict, *, now: datetime.datetime) -> Snapshot:
+    """Give a READY service task its job's `answer` ({"result": …} or {"error": "…"}) at
+    `now` and run the engine on; an error answer makes the task fail (an incident)."""
+    task = _task(workflow, task_id)
+    if task is None or task.state != TaskState.READY or not _is_service(task):
+        raise LookupError(f"service task {task_id} is not waiting for an answer")
+    journal = _prepare(workflow, answer)
+    with _working_at(now):
+        try:
+            task.run()
+            incident = _advance(workflow)
+        except SpiffWorkflowException as err:
+            incident = _incident(err)
     return summarize(workflow, incident, journal)

@@ -138,6 +138,40 @@ class Timer(db.Model):
     __table_args__ = (Index("ix_timer_due", "state", "due_at"),)
 
 
+class Job(db.Model):
+    """A service task's call to a state system: the outbox row a worker claims and runs.
+
+    Written in the transaction that makes the service task READY (`app.jobs.queue`). A
+    worker claims it with a conditional update and a lease (`running` until `lease_until`),
+    commits the handler's answer with its journal entry (`answered`), then applies it to
+    the workflow (`done`). A transient failure puts it back to `queued` with a later
+    `run_after`; a task cancelled meanwhile cancels it. `params` may hold secrets that the
+    handler needs (a portal session): only the journal's redacted copy is ever shown.
+    """
+
+    id = db.Column(db.Integer, primary_key=True)
+    instance_id = db.Column(db.ForeignKey("process_instance.id"), nullable=False, index=True)
+    task_id = db.Column(db.String(36), nullable=False)  # the READY service task
+    process_key = db.Column(db.String(120), nullable=False)
+    bpmn_id = db.Column(db.String(120), nullable=False)
+    occurrence = db.Column(db.Integer, nullable=False)
+    operator = db.Column(db.String(120), nullable=False)
+    params = db.Column(db.Text, nullable=False)  # JSON of the evaluated request
+    idempotency_key = db.Column(db.String(120), nullable=False)
+    state = db.Column(db.String(16), nullable=False)  # queued|running|answered|done|cancelled
+    attempts = db.Column(db.Integer, nullable=False, default=0)
+    max_attempts = db.Column(db.Integer, nullable=False)
+    backoff_base = db.Column(db.Float, nullable=False)
+    run_after = db.Column(UTCDateTime, nullable=False)
+    lease_until = db.Column(UTCDateTime)
+    worker = db.Column(db.String(120))
+    answer = db.Column(db.Text)  # JSON {"result": …} or {"error": "…"} once answered
+    last_error = db.Column(db.Text)  # of the latest failed attempt (redacted)
+    created_at = db.Column(UTCDateTime, nullable=False)
+    updated_at = db.Column(UTCDateTime, nullable=False)
+    __table_args__ = (Index("ix_job_runnable", "state", "run_after"),)
+
+
 class AuditEvent(db.Model):
     """An append-only journal entry, hash-chained per instance."""
 

@@ -2,11 +2,12 @@
 
 The workflow is rebuilt from the case's own definition version (its stored BPMN `sources`,
 parsed again, so a changed source shows), started with the journalled start data, and fed
-every recorded input in order: form submissions by element and occurrence, retries and timer
-firings, each at the moment the journal recorded. Handler calls are answered from the record
-(`script_engine.RecordedAnswers`); no state system is called. After each input the digest of
-the engine state is compared with the one its change journalled; the first difference is the
-divergence.
+every recorded input in order: form submissions by element and occurrence, retries, timer
+firings and the state systems' answers, each at the moment the journal recorded. A service
+task gets the answer its job recorded (`service_called`, or the error that ended it), checked
+against what the replayed task asks; no state system is called. After each input the digest
+of the engine state is compared with the one its change journalled; the first difference is
+the divergence.
 """
 
 import datetime
@@ -14,19 +15,41 @@ import datetime
 import orjson
 from sqlalchemy import select
 
+import handlers
 from app import engine
 from app import forms
 from app import policy
+from app import redaction
 from app import store
+from app.audit import canonical_json
 from app.diagram import DiagramError
 from app.models import ProcessDefinition
-from app.script_engine import RecordedAnswers
 from app.services import Forbidden
 from app.services import NotFound
 
 # journal entries the engine produced (outputs); everything else is an input or a note
-OUTPUTS = frozenset({"service_called", "service_unavailable", "service_failed",
-                     "incident_raised", "instance_completed"})
+OUTPUTS = frozenset({"service_called", "service_unavailable", "service_refused",
+                     "service_failed", "incident_raised", "instance_completed"})
+
+
+def recorded_answers(events) -> dict:
+    """Return {job id: (the request it recorded, the answer applied)} from journal rows."""
+    answers = {}
+    for row in events:
+        if row.type not in ("service_called", "service_unavailable", "service_refused"):
+            continue
+        payload = orjson.loads(row.payload)
+        if row.type == "service_called":
+            answer = {"result": payload.get("result")}
+        elif row.type == "service_refused":
+            answer = {"error": payload.get("error")}
+        elif payload.get("exhausted"):
+            answer = {"error": f"{payload.get('error')} (after {payload.get('attempt')} attempts)"}
+        else:
+            continue  # a transient failure: the job was tried again
+        request = {"operator": payload.get("operator"), "params": payload.get("params")}
+        answers[payload.get("job")] = (request, {**answer, "job": payload.get("job")})
+    return answers
 
 
 def _read(instance_id: str) -> tuple:
@@ -69,7 +92,7 @@ def _moment(text: str) -> datetime.datetime:
 class _Run:
     """One replay in progress: the workflow, the recorded answers and the last snapshot."""
 
-    def __init__(self, specs: tuple, answers: RecordedAnswers):
+    def __init__(self, specs: tuple, answers: dict):
         self.specs, self.answers = specs, answers
         self.workflow = None
         self.snap = None
@@ -79,17 +102,19 @@ class _Run:
         kind, payload, now = change["type"], change["payload"], _moment(change["at"])
         if kind == "instance_started":
             self.workflow, self.snap = engine.start(self.specs, payload.get("data") or {},
-                                                    self.answers, 0.0, now=now)
+                                                    now=now)
             return None
         if self.workflow is None:
             return "the journal does not begin with instance_started"
         if kind == "task_completed":
             return self._complete(change, payload, now)
+        if kind == "service_applied":
+            return self._deliver(payload, now)
         if kind == "retried":
-            self.snap = engine.retry(self.workflow, self.answers, 0.0, now=now)
+            self.snap = engine.retry(self.workflow, now=now)
         elif kind == "timer_fired":
             clock = _moment(payload["clock"]) if payload.get("clock") else now
-            self.snap = engine.wake(self.workflow, self.answers, 0.0, now=clock)
+            self.snap = engine.wake(self.workflow, now=clock)
         elif change["digest"] is not None:
             return f"cannot replay a '{kind}' event"
         return None
@@ -101,7 +126,26 @@ class _Run:
         if task_id is None:
             return f"{payload['bpmn_id']} #{occurrence or '?'} is not waiting for input"
         self.snap = engine.complete(self.workflow, task_id, payload.get("data") or {},
-                                    change["actor"], self.answers, retry_delay=0.0, now=now)
+                                    change["actor"], now=now)
+        return None
+
+    def _deliver(self, payload: dict, now) -> str | None:
+        """Give the replayed service task the answer its job recorded, if it asks the same."""
+        where = f"{payload.get('task')} #{payload.get('occurrence')}"
+        call = next((c for c in engine.pending_calls(self.workflow)
+                     if (c.process_key, c.bpmn_id, c.occurrence)
+                     == (payload.get("process"), payload.get("task"), payload.get("occurrence"))),
+                    None)
+        if call is None:
+            return f"{where} is not waiting for a state system"
+        if payload.get("job") not in self.answers:
+            return f"no recorded answer for {where}"
+        recorded, answer = self.answers[payload["job"]]
+        asked = {"operator": call.operator, "params": orjson.loads(canonical_json(
+            redaction.redact(call.params, handlers.SECRET_PARAMETERS)))}
+        if asked != recorded:
+            return f"{where} asked otherwise than recorded"
+        self.snap = engine.deliver(self.workflow, call.task_id, answer, now=now)
         return None
 
 
@@ -128,7 +172,7 @@ def replay(runtime, instance_id: str) -> dict:
     except DiagramError as err:
         return {"ok": False, "events_replayed": 0,
                 "divergence": _divergence(changes[0], f"the stored BPMN does not parse: {err}")}
-    run = _Run(specs, RecordedAnswers((c.type, orjson.loads(c.payload)) for c in events))
+    run = _Run(specs, recorded_answers(events))
     for replayed, change in enumerate(changes):
         try:
             refused = run.apply(change)

@@ -24,6 +24,8 @@ from app.auth import Actor
 from app.clock import Clock
 from app.clock import SystemClock
 from app.definitions import DefinitionCache
+from app.jobs import queue as job_queue
+from app.jobs.dispatch import Dispatcher
 from app.store import Conflict
 
 
@@ -53,8 +55,10 @@ class Runtime:
     definitions: DefinitionCache = field(default_factory=DefinitionCache)
     live: store.LiveWorkflows = field(default_factory=store.LiveWorkflows)
     directory: auth.Directory = field(default_factory=auth.Directory)
-    retry_delay: float = 0.05  # seconds before the first retry of an unavailable state system
+    retry_delay: float = 5.0  # seconds before the first retry of an unavailable state system
     clock: Clock = field(default_factory=SystemClock)  # the app's one "now"
+    jobs: Dispatcher = field(default_factory=Dispatcher)  # runs the service tasks' jobs
+    job_lease: float = 60.0  # seconds a worker holds a job before others presume it dead
 
 
 def _task_row(instance_id: str, manifest: dict, ready, wf, now: datetime.datetime) -> dict:
@@ -83,12 +87,16 @@ def _with_digest(events: list, wf, snap: engine.Snapshot, secrets) -> list:
     return [*events[:-1], (kind, {**payload, "state_digest": digest})]
 
 
-def _persist(rt, instance_id, at, wf, snap, *, actor, manifest, events, open_ids, now,
-             completed=None, new_instance=None, fired_timer=None, secrets=frozenset()):
-    """Write state, task rows and journal entries in one transaction (optimistic lock).
+def persist(rt, instance_id, at, wf, snap, *, actor, manifest, events, open_ids, now,
+            completed=None, new_instance=None, fired_timer=None, applied_job=None,
+            secrets=frozenset()) -> None:
+    """Write state, task, timer and job rows and journal entries in one transaction.
 
-    `open_ids` are the user tasks that were ready at version `at`; the lock check guarantees
-    the task rows still say so, since only this function changes their state.
+    The instance row's `lock_version` check (optimistic locking) guards it all: Conflict
+    when someone else moved the case first. `open_ids` are the user tasks that were ready at
+    version `at`; the lock check guarantees the task rows still say so, since only this
+    function changes their state. The jobs this change made ready are handed to the
+    dispatcher after the commit (an outbox: a crash before that leaves them to the sweep).
     """
     state = {"state": store.dump_state(wf), "status": snap.status, "outcome": snap.outcome,
              "incident": snap.incident, "serializer_version": store.SERIALIZER_VERSION}
@@ -107,7 +115,21 @@ def _persist(rt, instance_id, at, wf, snap, *, actor, manifest, events, open_ids
         store.insert_tasks(conn, new_rows)
         timers.keep_in_step(conn, instance_id, wf, ready_ids={t.id for t in snap.ready},
                             new_tasks=new_rows, manifest=manifest, now=now, fired=fired_timer)
+        new_jobs = job_queue.keep_in_step(conn, instance_id, engine.pending_calls(wf), now=now,
+                                          applied=applied_job)
     rt.live.put(instance_id, version, wf)
+    if new_jobs:
+        rt.jobs.submit(rt, new_jobs)
+
+
+def _status_now(rt: Runtime, instance_id: str, snap: engine.Snapshot) -> tuple:
+    """Return (status, outcome, incident) after a change: the snapshot's, or the row's when
+    jobs run in the request (`JOBS = "eager"`) and may have moved the case on already."""
+    if not rt.jobs.eager:
+        return snap.status, snap.outcome, snap.incident
+    with store.reading() as conn:
+        row = store.read_instance(conn, instance_id, "status", "outcome", "incident")
+    return row.status, row.outcome, row.incident
 
 
 @dataclass(frozen=True)
@@ -143,7 +165,7 @@ def start_instance(rt: Runtime, actor: Actor, key: str, data) -> Started:
     except LookupError as err:
         raise Invalid({"licence_case": str(err)}) from None
     now = rt.clock.now()
-    wf, snap = engine.start(definition.specs, data, rt.handlers, rt.retry_delay, now=now)
+    wf, snap = engine.start(definition.specs, data, now=now)
     instance_id = str(uuid.uuid4())
     business_key = f"{now.astimezone():%Y%m%d}-{uuid.uuid4().hex[:8].upper()}"
     row = {
@@ -156,10 +178,11 @@ def start_instance(rt: Runtime, actor: Actor, key: str, data) -> Started:
     started = ("instance_started", {"process": key, "definition_id": definition.id,
                                     "sha256": definition.sha256,
                                     "fingerprint": definition.fingerprint, "data": received})
-    _persist(rt, instance_id, store.Version(0), wf, snap, actor=actor,
+    persist(rt, instance_id, store.Version(0), wf, snap, actor=actor,
              manifest=definition.manifest, events=[started], open_ids=set(), now=now,
              new_instance=row, secrets=definition.secrets)
-    return Started(instance_id, snap.status, business_key, snap.outcome)
+    status, outcome, _ = _status_now(rt, instance_id, snap)
+    return Started(instance_id, status, business_key, outcome)
 
 
 def _open_task(conn, actor: Actor, task_id: str):
@@ -204,13 +227,12 @@ def complete_task(rt: Runtime, actor: Actor, task_id: str, data) -> str:
     process, _, occurrence = engine.ready_key(wf, task_id) or (row.process_key, None, None)
     now = rt.clock.now()
     try:
-        snap = engine.complete(wf, task_id, data, actor.username, rt.handlers,
-                               retry_delay=rt.retry_delay, now=now)
+        snap = engine.complete(wf, task_id, data, actor.username, now=now)
     except LookupError as err:
         raise Conflict(str(err)) from None
     done = ("task_completed", {"task": task_id, "bpmn_id": row.bpmn_id, "process": process,
                                "occurrence": occurrence, "data": data})
-    _persist(rt, row.instance_id, store.version_of(row), wf, snap, actor=actor,
+    persist(rt, row.instance_id, store.version_of(row), wf, snap, actor=actor,
              manifest=definition.manifest, events=[done], open_ids=open_ids, now=now,
              completed=task_id, secrets=definition.secrets)
     return row.instance_id
@@ -249,11 +271,12 @@ def retry_instance(rt: Runtime, actor: Actor, instance_id: str) -> dict:
         wf = load_workflow(rt, conn, instance_id, row.lock_version, row.definition_id)
     open_ids = engine.ready_user_task_ids(wf)
     now = rt.clock.now()
-    snap = engine.retry(wf, rt.handlers, rt.retry_delay, now=now)
-    _persist(rt, instance_id, store.version_of(row), wf, snap, actor=actor,
+    snap = engine.retry(wf, now=now)
+    persist(rt, instance_id, store.version_of(row), wf, snap, actor=actor,
              manifest=definition.manifest, events=[("retried", {})], open_ids=open_ids, now=now,
              secrets=definition.secrets)
-    return {"id": instance_id, "status": snap.status, "incident": snap.incident}
+    status, _, incident = _status_now(rt, instance_id, snap)
+    return {"id": instance_id, "status": status, "incident": incident}
 
 
 SCHEDULER = Actor("scheduler", "Timer scheduler", frozenset())  # who journals timer firings
@@ -272,9 +295,9 @@ def fire_timer(rt: Runtime, timer, now: datetime.datetime) -> None:
         definition = rt.definitions.get(row.definition_id)
         wf = load_workflow(rt, conn, timer.instance_id, row.lock_version, row.definition_id)
     open_ids = engine.ready_user_task_ids(wf)
-    snap = engine.wake(wf, rt.handlers, rt.retry_delay, now=now)
+    snap = engine.wake(wf, now=now)
     fired = ("timer_fired", {"bpmn_id": timer.bpmn_id,
                              "due_at": timer.due_at.isoformat(), "clock": now.isoformat()})
-    _persist(rt, timer.instance_id, store.version_of(row), wf, snap, actor=SCHEDULER,
+    persist(rt, timer.instance_id, store.version_of(row), wf, snap, actor=SCHEDULER,
              manifest=definition.manifest, events=[fired], open_ids=open_ids, now=now,
              fired_timer=timer.id, secrets=definition.secrets)

@@ -142,7 +142,7 @@ def make_app(state_systems, pki_dir, database_uri):
             "SQLALCHEMY_DATABASE_URI": database_uri(folder),
             "REFERENCE_URL": state_systems.url, "PKI_DIR": str(pki_dir),
             "TRUST_CHAIN": str(pki_dir / "ca-chain.pem"), "KEYS_DIR": f"{folder}/keys",
-            "RETRY_DELAY": 0.0, "STATE_SYSTEM_TIMEOUT": 1.0,
+            "RETRY_DELAY": 0.0, "STATE_SYSTEM_TIMEOUT": 1.0, "JOBS": "eager",
             # a cheap hash keeps hundreds of test apps fast; production uses scrypt
             "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", **overrides,
         }

@@ -93,34 +93,34 @@ def test_raw_spiffworkflow_timers_read_the_wall_clock(clock):
 
 
 def test_an_intermediate_timer_waits_for_the_clock_not_the_wall(clock):
-    workflow, snap = engine.start(_specs("timer_intermediate"), {}, {}, now=clock.now())
+    workflow, snap = engine.start(_specs("timer_intermediate"), {}, now=clock.now())
     assert (snap.status, snap.outcome) == ("running", None)
     assert _waiting_due(workflow) == CLOCK_START + HOUR
     clock.advance(HOUR - SECOND)
-    assert engine.wake(workflow, {}, now=clock.now()).status == "running"
+    assert engine.wake(workflow, now=clock.now()).status == "running"
     # a restart in between: the due moment is kept in the saved state
     restored = store.load_state(store.dump_state(workflow), (workflow.spec, {}))
     clock.advance(SECOND)
-    snap = engine.wake(restored, {}, now=clock.now())
+    snap = engine.wake(restored, now=clock.now())
     assert (snap.status, snap.outcome) == ("completed", "waited")
 
 
 def test_a_non_interrupting_boundary_timer_fires_beside_the_open_step(clock):
-    workflow, snap = engine.start(_specs("timer_boundary"), {}, {}, now=clock.now())
+    workflow, snap = engine.start(_specs("timer_boundary"), {}, now=clock.now())
     assert [t.bpmn_id for t in snap.ready] == ["work"]
     clock.advance(HOUR / 2)
-    assert [t.bpmn_id for t in engine.wake(workflow, {}, now=clock.now()).ready] == ["work"]
+    assert [t.bpmn_id for t in engine.wake(workflow, now=clock.now()).ready] == ["work"]
     clock.advance(HOUR / 2)
-    snap = engine.wake(workflow, {}, now=clock.now())
+    snap = engine.wake(workflow, now=clock.now())
     assert sorted(t.bpmn_id for t in snap.ready) == ["escalate", "work"]
     work = next(t for t in snap.ready if t.bpmn_id == "work")
-    snap = engine.complete(workflow, work.id, {}, "tester", {}, now=clock.now())
+    snap = engine.complete(workflow, work.id, {}, "tester", now=clock.now())
     assert [t.bpmn_id for t in snap.ready] == ["escalate"] and snap.status == "running"
 
 
 def test_a_timer_without_the_clock_refuses_to_guess():
     with pytest.raises(RuntimeError, match="without the host's clock"):
-        engine.start(_specs("timer_intermediate"), {}, {})
+        engine.start(_specs("timer_intermediate"), {})
 
 
 # --- the host stamps everything with the Runtime's clock --------------------------------------

@@ -1,5 +1,6 @@
 """The engine wrapper: long loops, service errors, sandboxed diagrams, save and restore."""
 
+import datetime
 import json
 from pathlib import Path
 
@@ -15,12 +16,27 @@ FIXTURES = Path(__file__).parent / "fixtures"
 BPMN = Path(__file__).parent.parent / "bpmn"
 
 
+NOW = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.UTC)
+
+
 def _specs(name, folder=FIXTURES):
     return engine.parse_specs([folder / f"{name}.bpmn"], [name])[name]
 
 
+def _serve(workflow, snap, handlers):
+    """Answer the READY service tasks as a job worker would, until none waits or one fails."""
+    while snap.status == "running" and (calls := engine.pending_calls(workflow)):
+        call = calls[0]
+        try:
+            answer = {"result": handlers[call.operator](**call.params)}
+        except Exception as err:  # noqa: BLE001 - the worker records any failure
+            answer = {"error": f"{type(err).__name__}: {err}"}
+        snap = engine.deliver(workflow, call.task_id, answer, now=NOW)
+    return snap
+
+
 def test_long_loop_finishes_past_the_iterator_depth_limit():
-    workflow, snap = engine.start(_specs("long_loop"), {"rounds": 0, "target": 400}, {})
+    workflow, snap = engine.start(_specs("long_loop"), {"rounds": 0, "target": 400})
     assert (snap.status, snap.outcome) == ("completed", "loop_finished")
     assert engine.current_data(workflow)["rounds"] == 400
 
@@ -41,8 +57,9 @@ def test_handler_error_becomes_an_incident_with_its_own_message():
     def flaky(*, iin_bin):
         raise ConnectionError(f"registry did not answer for {iin_bin}")
 
-    _, snap = engine.start(_specs("failing_service"), {"applicant_iin_bin": "900115300003"},
-                           {"test/flaky": flaky})
+    workflow, snap = engine.start(_specs("failing_service"),
+                                  {"applicant_iin_bin": "900115300003"})
+    snap = _serve(workflow, snap, {"test/flaky": flaky})
     assert snap.status == "incident"
     assert snap.incident["task"] == "ask_registry"
     assert "registry did not answer for 900115300003" in snap.incident["error"]
@@ -73,10 +90,12 @@ def test_retry_after_an_incident_continues_without_repeating_work():
             raise TimeoutError("slow registry")
         return {"found": True}
 
-    workflow, snap = engine.start(_specs("failing_service"), {"applicant_iin_bin": "1"},
-                                  {"test/flaky": flaky})
+    workflow, snap = engine.start(_specs("failing_service"), {"applicant_iin_bin": "1"})
+    snap = _serve(workflow, snap, {"test/flaky": flaky})
     assert snap.status == "incident"
-    snap = engine.retry(workflow, {"test/flaky": flaky})
+    snap = engine.retry(workflow, now=NOW)
+    assert [c.bpmn_id for c in engine.pending_calls(workflow)] == ["ask_registry"]
+    snap = _serve(workflow, snap, {"test/flaky": flaky})
     assert (snap.status, snap.outcome) == ("completed", "service_done")
     assert engine.current_data(workflow)["answer"] == {"found": True}
     assert len(calls) == 2
@@ -85,7 +104,7 @@ def test_retry_after_an_incident_continues_without_repeating_work():
 def test_diagram_cannot_run_python(tmp_path):
     marker = tmp_path / "pwned"
     _, snap = engine.start(_specs("evil_condition", FIXTURES / "invalid"),
-                           {"command": f"touch {marker}"}, {})
+                           {"command": f"touch {marker}"})
     assert snap.status == "incident"
     assert "not allowed" in snap.incident["error"]
     assert not marker.exists()
@@ -101,12 +120,27 @@ def test_state_round_trip_keeps_the_spec_out(app):
                 "licensing/register_application": lambda **_: {"application_number": "A1"},
                 "licensing/issue_licence": lambda **_: {"licence_number": "L1", "document": {}},
                 "eds/sign_document": lambda **_: {"signature": "s"}}
-    workflow, snap = engine.start(specs, {**START, "channel": "state_corporation"}, handlers)
+    workflow, snap = engine.start(specs, {**START, "channel": "state_corporation"})
+    snap = _serve(workflow, snap, handlers)
     for _, bpmn_id, data in ISSUE:
         text = store.dump_state(workflow)
         assert "spec" not in json.loads(text)
         workflow = store.load_state(text, specs)
         ready = engine.summarize(workflow).ready
         assert [t.bpmn_id for t in ready] == [bpmn_id]
-        snap = engine.complete(workflow, ready[0].id, data, "tester", handlers)
+        snap = _serve(workflow, engine.complete(workflow, ready[0].id, data, "tester"), handlers)
     assert (snap.status, snap.outcome) == ("completed", "licence_issued")
+
+
+def test_the_engine_stops_at_a_service_task_with_its_request_evaluated():
+    calls = []
+    workflow, snap = engine.start(_specs("failing_service"), {"applicant_iin_bin": "900115300003"})
+    assert (snap.status, snap.ready) == ("running", [])
+    [call] = engine.pending_calls(workflow)
+    assert (call.bpmn_id, call.operator, call.occurrence) == ("ask_registry", "test/flaky", 1)
+    assert call.params == {"iin_bin": "900115300003"} and calls == []
+    with pytest.raises(LookupError):
+        engine.deliver(workflow, "not-a-task", {"result": {}}, now=NOW)
+    snap = engine.deliver(workflow, call.task_id, {"result": {"found": True}}, now=NOW)
+    assert (snap.status, snap.outcome) == ("completed", "service_done")
+    assert engine.pending_calls(workflow) == []

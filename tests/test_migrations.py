@@ -23,6 +23,7 @@ from tests.paths import PASSWORD
 FIXTURES = Path(__file__).parent / "fixtures"
 FIRST_MAIN_TABLES = {"user", "process_definition", "process_instance", "task", "audit_event"}
 AT = datetime.datetime(2026, 3, 20, 9, 30, tzinfo=datetime.UTC)
+HEAD = "0004"  # the newest revision in app/migrations
 # one row in every table of commit 5629b0c's schema, as that main would have written them
 # (integer keys from the database's own sequence, as that main let them be)
 OLD_ROWS = {
@@ -151,19 +152,19 @@ def test_database_of_the_first_main_upgrades_without_loss(bare_app):
         insert_rows(OLD_ROWS)
         before = read_all_rows(FIRST_MAIN_TABLES)
         assert revision_of_database() is None
-        assert upgrade_database() == ("0001", "0003")
+        assert upgrade_database() == ("0001", HEAD)
         after = read_all_rows(FIRST_MAIN_TABLES)
         assert after["task"] == [{**before["task"][0], "escalated_at": None}]
         assert {k: v for k, v in after.items() if k != "task"} == {
             k: v for k, v in before.items() if k != "task"}
-        assert {"credential", "timer"} <= set(inspect(db.engine).get_table_names())
+        assert {"credential", "timer", "job"} <= set(inspect(db.engine).get_table_names())
         [deadline] = read_all_rows(["timer"])["timer"]  # the open step keeps its deadline
         assert (deadline["task_id"], deadline["kind"], deadline["state"]) == (
             "22222222-2222-2222-2222-222222222222", "step_deadline", "waiting")
         due = deadline["due_at"]  # reflected: naive UTC on SQLite, aware on PostgreSQL
         assert (due.astimezone(datetime.UTC) if due.tzinfo else due.replace(
             tzinfo=datetime.UTC)) == AT
-        assert upgrade_database() == ("0003", "0003")  # idempotent
+        assert upgrade_database() == (HEAD, HEAD)  # idempotent
     # the kept user signs in: the new credential table takes the token
     answer = app.test_client().post("/api/v1/auth/token",
                                     json={"username": "veteran", "password": PASSWORD})
@@ -182,9 +183,9 @@ def test_init_demo_adopts_a_database_made_by_create_all_with_credentials(bare_ap
         before = read_all_rows(FIRST_MAIN_TABLES)
     result = app.test_cli_runner().invoke(args=["init-demo"])
     assert result.exit_code == 0, result.output
-    assert "database schema 0002 -> 0003" in result.output  # stamped 0002, then upgraded
+    assert f"database schema 0002 -> {HEAD}" in result.output  # stamped 0002, then upgraded
     with app.app_context():
-        assert revision_of_database() == "0003"
+        assert revision_of_database() == HEAD
         after = read_all_rows(FIRST_MAIN_TABLES)
     assert after["process_instance"] == before["process_instance"]
     assert after["audit_event"] == before["audit_event"]
@@ -204,10 +205,10 @@ def test_flask_db_upgrade_and_downgrade(bare_app):
     runner = app.test_cli_runner()
     assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
     with app.app_context():
-        assert revision_of_database() == "0003"
-        assert set(inspect(db.engine).get_table_names()) >= FIRST_MAIN_TABLES | {"credential",
-                                                                                "timer"}
+        assert revision_of_database() == HEAD
+        tables = set(inspect(db.engine).get_table_names())
+        assert tables >= FIRST_MAIN_TABLES | {"credential", "job", "timer"}
     assert runner.invoke(args=["db", "downgrade", "base"]).exit_code == 0
     with app.app_context():
         assert set(inspect(db.engine).get_table_names()) == {"alembic_version"}
-        assert upgrade_database() == (None, "0003")
+        assert upgrade_database() == (None, HEAD)

@@ -44,9 +44,10 @@ def _inputs(journal):
     return [(seq, kind) for seq, kind, _ in journal if kind not in replay.OUTPUTS]
 
 
-def _input_before(journal, seq):
-    """Return the seq of the input whose change journalled the entry `seq`."""
-    return max(s for s, kind in _inputs(journal) if s <= seq)
+def _applied(journal, seq):
+    """Return the seq of the `service_applied` that delivered the answer journalled at `seq`."""
+    job = next(p["job"] for s, _, p in journal if s == seq)
+    return next(s for s, kind, p in journal if kind == "service_applied" and p["job"] == job)
 
 
 def _edit_payload(app, instance_id, seq, change):
@@ -70,8 +71,9 @@ def test_finished_licence_case_replays_and_its_journal_keys_a_fresh_run(app, api
     instance_id = api.start(START)
     api.walk(instance_id, ISSUE)
     result = _assert_ok(app, instance_id)
-    assert result["events_replayed"] == 1 + len(ISSUE)
     journal = _journal(app, instance_id)
+    applied = [p for _, kind, p in journal if kind == "service_applied"]
+    assert result["events_replayed"] == 1 + len(ISSUE) + len(applied)
     started = journal[0][2]
     with app.app_context():
         version = db.session.get(ProcessDefinition, started["definition_id"])
@@ -84,6 +86,9 @@ def test_finished_licence_case_replays_and_its_journal_keys_a_fresh_run(app, api
     assert {p["process"] for p in completed} >= {"survey_license_east_kazakhstan_2016"}
     calls = [p for _, kind, p in journal if kind == "service_called"]
     assert calls and all(p["occurrence"] == 1 and p["task"] for p in calls)
+    # each answer is journalled before the change that applies it, with its clock value
+    assert sorted(p["job"] for p in calls) == sorted(p["job"] for p in applied)
+    assert all(p["clock"] for p in calls)
     # every change ends with the digest of the state it left
     digests = [p.get("state_digest") for _, _, p in journal]
     assert sum(d is not None for d in digests) == result["events_replayed"]
@@ -149,8 +154,8 @@ def test_changed_handler_answer_diverges_at_its_event(app, api):
     result = _replay(app, instance_id)
     divergence = result["divergence"]
     assert result["ok"] is False
-    assert divergence["seq"] == _input_before(journal, seq)
-    assert divergence["type"] == "task_completed"
+    assert divergence["seq"] == _applied(journal, seq)
+    assert divergence["type"] == "service_applied"
     assert divergence["expected"] != divergence["actual"]
     assert result["events_replayed"] == len([s for s, _ in _inputs(journal)
                                              if s < divergence["seq"]])
@@ -187,7 +192,8 @@ def test_changed_form_submission_diverges_at_its_event(app, api):
     _edit_payload(app, instance_id, seq,
                   lambda payload: payload["data"].update(incoming_number="IN-2026/9999"))
     result = _replay(app, instance_id)
-    assert (result["divergence"]["seq"], result["events_replayed"]) == (seq, 2)
+    before = len([s for s, _ in _inputs(journal) if s < seq])
+    assert (result["divergence"]["seq"], result["events_replayed"]) == (seq, before)
 
 
 def test_api_replays_for_auditors_and_admins_only(app, api):
@@ -198,7 +204,8 @@ def test_api_replays_for_auditors_and_admins_only(app, api):
     for user in ("auditor", "admin"):
         answer = api.post(user, f"/instances/{instance_id}/replay")
         assert answer.status_code == 200
-        assert answer.json == {"ok": True, "events_replayed": 3, "divergence": None}
+        assert answer.json == {"ok": True, "divergence": None, "events_replayed": len(
+            _inputs(_journal(app, instance_id)))}
     assert api.post("auditor", "/instances/no-such-case/replay").status_code == 404
 
 
@@ -264,7 +271,8 @@ def test_a_request_other_than_recorded_diverges_and_old_journals_are_not_passed(
     _edit_payload(app, instance_id, seq,
                   lambda payload: payload["params"].update(licence_category="II"))
     divergence = _replay(app, instance_id)["divergence"]
-    assert divergence["seq"] == _input_before(journal, seq)
+    assert divergence["seq"] == _applied(journal, seq)
+    assert "asked otherwise than recorded" in divergence["actual"]
     for digest_seq in [s for s, _, p in journal if "state_digest" in p]:
         _edit_payload(app, instance_id, digest_seq, lambda payload: payload.pop("state_digest"))
     result = _replay(app, instance_id)

@@ -147,7 +147,7 @@ def test_deadline_refuses_absurd_durations(duration, why):
 
 def test_bomb_in_a_gateway_condition_becomes_an_incident():
     specs = engine.parse_specs([FIXTURES / "expression_bomb.bpmn"], ["expression_bomb"])
-    _, snap = engine.start(specs["expression_bomb"], {"word": "a", "times": 10**9}, {})
+    _, snap = engine.start(specs["expression_bomb"], {"word": "a", "times": 10**9})
     assert snap.status == "incident"
     assert snap.incident["task"] == "choose"
     assert "repetition would be longer than 100000" in snap.incident["error"]

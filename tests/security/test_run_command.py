@@ -107,7 +107,10 @@ def test_the_api_refuses_hostile_input_on_the_running_server(served):
                            body={"process": process, "data": start})
     assert status == 201
     assert _api(base, "GET", f"/instances/{started['id']}", portal)[0] == 404
-    tasks = _api(base, "GET", f"/tasks?instance={started['id']}&state=ready", operator)[1]
+    tasks, deadline = [], time.monotonic() + 20  # the registry look-up runs as a job first
+    while not tasks and time.monotonic() < deadline:
+        tasks = _api(base, "GET", f"/tasks?instance={started['id']}&state=ready", operator)[1]
+        time.sleep(0.1)
     for _ in range(5):
         assert _api(base, "POST", f"/tasks/{tasks[0]['id']}/claim", operator)[0] == 200
     history = _api(base, "GET", f"/instances/{started['id']}/history", operator)[1]
