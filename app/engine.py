@@ -34,6 +34,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
 
+from app import compaction
 from app import redaction
 from app.audit import canonical_json
 from app.diagram import DiagramError
@@ -297,8 +298,11 @@ def _outcome(workflow) -> str | None:
 
 
 def _ready_user_tasks(workflow) -> list[ReadyTask]:
-    """List the READY user tasks with their occurrences (as `script_engine.occurrence`)."""
-    done: Counter = Counter()
+    """List the READY user tasks with their occurrences (as `script_engine.occurrence`).
+
+    Completed tasks that compaction dropped count through its carried counter.
+    """
+    done: Counter = Counter(compaction.completed_counts(workflow))
     ready = []
     for task in _all_tasks(workflow):
         key = (task.workflow.spec.name, task.task_spec.bpmn_id)
@@ -490,6 +494,15 @@ def waiting_timers(workflow) -> list[WaitingTimer]:
         if due is not None:
             found.append(WaitingTimer(str(task.id), task.task_spec.bpmn_id, due))
     return sorted(found, key=lambda t: (t.due_at, t.task_id))
+
+
+def fired_timer_ids(workflow) -> set[str]:
+    """Return the ids of the timer events that fired (completed) and are still in the workflow.
+
+    Read before compaction drops them: `timers.keep_in_step` closes their rows as fired.
+    """
+    return {str(t.id) for t in _all_tasks(workflow) if t.state == TaskState.COMPLETED
+            and isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)}
 
 
 def timer_fired(workflow, task_id: str) -> bool:
