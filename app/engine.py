@@ -35,6 +35,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
 
+from app import compaction
 from app import redaction
 from app.audit import canonical_json
 from app.diagram import DiagramError
@@ -324,8 +325,11 @@ def _outcome(workflow) -> str | None:
 
 
 def _ready_user_tasks(workflow) -> list[ReadyTask]:
-    """List the READY user tasks with their occurrences (as `script_engine.occurrence`)."""
-    done: Counter = Counter()
+    """List the READY user tasks with their occurrences (as `script_engine.occurrence`).
+
+    Completed tasks that compaction dropped count through its carried counter.
+    """
+    done: Counter = Counter(compaction.completed_counts(workflow))
     ready = []
     for task in _all_tasks(workflow):
         key = (task.workflow.spec.name, task.task_spec.bpmn_id)
@@ -419,9 +423,25 @@ def start(specs: tuple, data: dict, *, now: datetime.datetime | None = None) -> 
     return workflow, summarize(workflow, incident, journal)
 
 
-def _prepare(workflow, answer=None) -> list:
+def _prepare(workflow, answer=None) -> tuple:
+    """Ready a restored workflow for a call: return (its journal, the timers waiting now)."""
     _take_over_timers([workflow.spec, *workflow.subprocess_specs.values()])
-    return _engine_for(workflow, answer)
+    return _engine_for(workflow, answer), waiting_timers(workflow)
+
+
+def _finish(workflow, incident, journal: list, waited: list, now) -> Snapshot:
+    """Journal each timer that was waiting and fired during the call, then summarize.
+
+    The scheduler's `timer_fired` is the input that woke a case; `timer_elapsed` records
+    every timer event the engine completed, whatever call it happened in (a completion
+    made after the moment, say), with the clock value the call ran at.
+    """
+    for timer in waited:
+        if timer_fired(workflow, timer.task_id):
+            journal.append(("timer_elapsed", {"bpmn_id": timer.bpmn_id,
+                                              "due_at": timer.due_at.isoformat(),
+                                              "clock": now.isoformat()}))
+    return summarize(workflow, incident, journal)
 
 
 def _task(workflow, task_id: str):
@@ -453,16 +473,19 @@ def ready_user_task_ids(workflow) -> set[str]:
 def complete(workflow, task_id: str, data: dict, actor: str, *,
              now: datetime.datetime | None = None) -> Snapshot:
     """Complete a READY user task with validated `data` at `now` and run the engine on."""
-    task = find_ready_user_task(workflow, task_id)
-    if task is None:
+    if find_ready_user_task(workflow, task_id) is None:
         raise LookupError(f"task {task_id} is not waiting for input")
-    journal = _prepare(workflow)
+    journal, waited = _prepare(workflow)
     with _working_at(now):
+        earlier = _advance(workflow)  # what was due before `now` happens first
+        task = find_ready_user_task(workflow, task_id)
+        if task is None:
+            raise LookupError(f"task {task_id} was ended by a timer before this input")
         task.data.update(data)
         task.data["actors"] = {**task.data.get("actors", {}), task.task_spec.bpmn_id: actor}
         task.run()
-        incident = _advance(workflow)
-    return summarize(workflow, incident, journal)
+        incident = _advance(workflow) or earlier
+    return _finish(workflow, incident, journal, waited, now)
 
 
 def task_data(workflow, task_id: str) -> dict | None:
@@ -473,13 +496,13 @@ def task_data(workflow, task_id: str) -> dict | None:
 
 def retry(workflow, *, now: datetime.datetime | None = None) -> Snapshot:
     """Set tasks that failed back to READY and run the engine again at `now`."""
-    journal = _prepare(workflow)
+    journal, waited = _prepare(workflow)
     for task in _all_tasks(workflow):
         if task.state == TaskState.ERROR:
             task._set_state(TaskState.READY)
     with _working_at(now):
         incident = _advance(workflow)
-    return summarize(workflow, incident, journal)
+    return _finish(workflow, incident, journal, waited, now)
 
 
 @dataclass(frozen=True)
@@ -521,6 +544,15 @@ def waiting_timers(workflow) -> list[WaitingTimer]:
     return sorted(found, key=lambda t: (t.due_at, t.task_id))
 
 
+def fired_timer_ids(workflow) -> set[str]:
+    """Return the ids of the timer events that fired (completed) and are still in the workflow.
+
+    Read before compaction drops them: `timers.keep_in_step` closes their rows as fired.
+    """
+    return {str(t.id) for t in _all_tasks(workflow) if t.state == TaskState.COMPLETED
+            and isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)}
+
+
 def timer_fired(workflow, task_id: str) -> bool:
     """Tell whether the timer event task `task_id` has fired (completed), not been cancelled."""
     task = _task(workflow, task_id)
@@ -529,10 +561,10 @@ def timer_fired(workflow, task_id: str) -> bool:
 
 def wake(workflow, *, now: datetime.datetime) -> Snapshot:
     """Run the engine at `now`: the timers due by then fire and what they make ready runs."""
-    journal = _prepare(workflow)
+    journal, waited = _prepare(workflow)
     with _working_at(now):
         incident = _advance(workflow)
-    return summarize(workflow, incident, journal)
+    return _finish(workflow, incident, journal, waited, now)
 
 
 
@@ -552,7 +584,7 @@ class ServiceCall:
 
 def pending_calls(workflow) -> list[ServiceCall]:
     """List the READY service tasks with their evaluated parameters (after any engine call)."""
-    done: Counter = Counter()
+    done: Counter = Counter(compaction.completed_counts(workflow))
     ready = []
     for task in _all_tasks(workflow):
         key = (task.workflow.spec.name, task.task_spec.bpmn_id)
@@ -570,14 +602,15 @@ def pending_calls(workflow) -> list[ServiceCall]:
 def deliver(workflow, task_id: str, answer: dict, *, now: datetime.datetime) -> Snapshot:
     """Give a READY service task its job's `answer` ({"result": …} or {"error": "…"}) at
     `now` and run the engine on; an error answer makes the task fail (an incident)."""
-    task = _task(workflow, task_id)
-    if task is None or task.state != TaskState.READY or not _is_service(task):
-        raise LookupError(f"service task {task_id} is not waiting for an answer")
-    journal = _prepare(workflow, answer)
+    journal, waited = _prepare(workflow, answer)
     with _working_at(now):
+        earlier = _advance(workflow)  # what was due before `now` happens first
+        task = _task(workflow, task_id)
+        if task is None or task.state != TaskState.READY or not _is_service(task):
+            raise LookupError(f"service task {task_id} is not waiting for an answer")
         try:
             task.run()
-            incident = _advance(workflow)
+            incident = _advance(workflow) or earlier
         except SpiffWorkflowException as err:
             incident = _incident(err)
-    return summarize(workflow, incident, journal)
+    return _finish(workflow, incident, journal, waited, now)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+import handlers
 from app import audit
 from app import definitions
 from app import engine
@@ -13,7 +14,9 @@ from app import inputs
 from app import policy
 from app import redaction
 from app import store
+from app import timers
 from app.auth import Actor
+from app.jobs import queue as job_queue
 from app.models import AuditEvent
 from app.models import ProcessDefinition
 from app.models import ProcessInstance
@@ -86,16 +89,38 @@ def _current_workflow(rt: Runtime, instance: ProcessInstance):
     return wf
 
 
+def waits_for(instance_id: str, status: str, tasks: list) -> list[dict]:
+    """Say what a running case waits for: people (open user tasks), state systems (active
+    jobs, with their attempts and next try) and timers (BPMN timer events)."""
+    if status != "running":
+        return []
+    waiting = [{"kind": "person", "what": t.lane, "task": t.bpmn_id, "since": _iso(t.created_at)}
+               for t in tasks if t.state == "ready"]
+    with store.reading() as conn:
+        for job in job_queue.active_of(conn, instance_id):
+            retrying = job.state == job_queue.QUEUED and job.attempts > 0
+            waiting.append({"kind": "system", "what": handlers.system_of(job.operator),
+                            "task": job.bpmn_id, "since": _iso(job.created_at),
+                            "attempts": job.attempts, "max_attempts": job.max_attempts,
+                            "next_attempt": _iso(job.run_after) if retrying else None,
+                            "last_error": job.last_error})
+        for timer in timers.waiting_of(conn, instance_id, kind=timers.BPMN_TIMER):
+            waiting.append({"kind": "timer", "what": "timer", "task": timer.bpmn_id,
+                            "since": _iso(timer.created_at), "until": _iso(timer.due_at)})
+    return waiting
+
+
 def get_instance(rt: Runtime, actor: Actor, instance_id: str) -> dict:
     """Return an instance with its current data and tasks."""
     instance, definition = _readable_instance(rt, actor, instance_id)
     data = engine.current_data(_current_workflow(rt, instance))
-    tasks = db.session.scalars(select(Task).where(Task.instance_id == instance_id)
-                               .order_by(Task.created_at))
+    tasks = list(db.session.scalars(select(Task).where(Task.instance_id == instance_id)
+                                    .order_by(Task.created_at)))
     return {"id": instance.id, "process": definition.key, "version": definition.version,
             "business_key": instance.business_key,
             "applicant_iin_bin": instance.applicant_iin_bin, "status": instance.status,
             "outcome": instance.outcome, "incident": instance.incident,
+            "waits_for": waits_for(instance.id, instance.status, tasks),
             "title": definition.manifest["title"], "started_by": instance.started_by,
             "created_at": _iso(instance.created_at), "updated_at": _iso(instance.updated_at),
             "data": _shown(definition, data), "tasks": [task_dict(t) for t in tasks],

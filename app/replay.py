@@ -29,7 +29,7 @@ from app.services import NotFound
 
 # journal entries the engine produced (outputs); everything else is an input or a note
 OUTPUTS = frozenset({"service_called", "service_unavailable", "service_refused",
-                     "service_failed", "incident_raised", "instance_completed"})
+                     "service_failed", "timer_elapsed", "incident_raised", "instance_completed"})
 
 
 def recorded_answers(events) -> dict:

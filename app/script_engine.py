@@ -16,6 +16,7 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScript
 from SpiffWorkflow.util.task import TaskState
 
 import handlers
+from app import compaction
 from app import expressions
 from app import redaction
 
@@ -77,6 +78,7 @@ def occurrence(task) -> int:
 
     The element is the BPMN id within its (sub)process; a loop's second pass is occurrence 2.
     Random task ids differ between runs; this key is what a fresh run would also produce.
+    Completed tasks that compaction dropped count through its carried counter.
     """
     top = getattr(task.workflow, "top_workflow", task.workflow)
     process, bpmn_id = task.workflow.spec.name, task.task_spec.bpmn_id
@@ -84,4 +86,5 @@ def occurrence(task) -> int:
                for other in owner.tasks.values()
                if other.state == TaskState.COMPLETED and other.task_spec.bpmn_id == bpmn_id
                and other is not task)
+    done += compaction.completed_counts(top)[(process, bpmn_id)]
     return done + 1

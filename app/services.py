@@ -12,6 +12,7 @@ from pathlib import Path
 
 from app import auth
 from app import calendar
+from app import compaction
 from app import definitions
 from app import diagram
 from app import engine
@@ -95,17 +96,21 @@ def persist(rt, instance_id, at, wf, snap, *, actor, manifest, events, open_ids,
     The instance row's `lock_version` check (optimistic locking) guards it all: Conflict
     when someone else moved the case first. `open_ids` are the user tasks that were ready at
     version `at`; the lock check guarantees the task rows still say so, since only this
-    function changes their state. The jobs this change made ready are handed to the
-    dispatcher after the commit (an outbox: a crash before that leaves them to the sweep).
+    function changes their state. The workflow is compacted (`app.compaction`) before it is
+    stored and cached. The jobs this change made ready are handed to the dispatcher after
+    the commit (an outbox: a crash before that leaves them to the sweep).
     """
-    state = {"state": store.dump_state(wf), "status": snap.status, "outcome": snap.outcome,
-             "incident": snap.incident, "serializer_version": store.SERIALIZER_VERSION}
     new_rows = [_task_row(instance_id, manifest, ready, wf, now)
                 for ready in snap.ready if ready.id not in open_ids]
+    journal = _with_digest(events + _outcome_events(snap), wf, snap, secrets)
+    fired_timers = engine.fired_timer_ids(wf)  # before compaction drops the timers that fired
+    calls = engine.pending_calls(wf)
+    compaction.compact(wf)  # the state stored and the workflow cached: the live part only
+    state = {"state": store.dump_state(wf), "status": snap.status, "outcome": snap.outcome,
+             "incident": snap.incident, "serializer_version": store.SERIALIZER_VERSION}
     with store.writing() as conn:
         if new_instance:
             store.insert_instance(conn, new_instance)
-        journal = _with_digest(events + _outcome_events(snap), wf, snap, secrets)
         version = store.write_change(conn, instance_id, at, journal,
                                      actor=actor.username, now=now, values=state)
         if completed:
@@ -114,9 +119,9 @@ def persist(rt, instance_id, at, wf, snap, *, actor, manifest, events, open_ids,
                           now=now)
         store.insert_tasks(conn, new_rows)
         timers.keep_in_step(conn, instance_id, wf, ready_ids={t.id for t in snap.ready},
-                            new_tasks=new_rows, manifest=manifest, now=now, fired=fired_timer)
-        new_jobs = job_queue.keep_in_step(conn, instance_id, engine.pending_calls(wf), now=now,
-                                          applied=applied_job)
+                            new_tasks=new_rows, manifest=manifest, now=now, fired=fired_timer,
+                            fired_timers=fired_timers)
+        new_jobs = job_queue.keep_in_step(conn, instance_id, calls, now=now, applied=applied_job)
     rt.live.put(instance_id, version, wf)
     if new_jobs:
         rt.jobs.submit(rt, new_jobs)

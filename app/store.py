@@ -1,7 +1,11 @@
 """Serialize and restore workflows, and write every state change in one transaction.
 
 The process spec is stored once per definition version (`ProcessDefinition.specs`) and kept
-parsed in memory; an instance row holds only the workflow's own state. Engine work happens
+parsed in memory; an instance row holds only the workflow's own state, and only its live part:
+`services._persist` compacts the workflow (`app.compaction`) before `dump_state`, so the state
+written and restored is bounded by the case's open work, not its history. What the engine
+still counts in dropped tasks (completed tasks per element, for occurrences) is written with
+the state under `CARRIED_KEY` and restored with it. Engine work happens
 outside the write transaction; the write checks `lock_version` (optimistic locking), so of
 two concurrent completions one wins and the other gets `Conflict`.
 """
@@ -30,10 +34,13 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from app import audit
+from app import compaction
 from app.models import AuditEvent
 from app.models import ProcessInstance
 from app.models import Task
 from app.models import db
+
+CARRIED_KEY = "qyzmet_completed"  # state key of compaction's per-element counter
 
 
 class Conflict(Exception):
@@ -44,10 +51,21 @@ class SpecFreeWorkflowConverter(BpmnWorkflowConverter):
     """Leave the spec out of instance state and take it from the definition cache instead."""
 
     def to_dict(self, workflow):
-        """Return the workflow's own state, without spec or subprocess specs."""
+        """Return the workflow's own state, without spec or subprocess specs.
+
+        The counter of completed tasks that compaction dropped goes along, as
+        [process, element, count] rows under `CARRIED_KEY`.
+        """
         dct = WorkflowConverter.to_dict(self, workflow)
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        counts = compaction.completed_counts(workflow)
+        if counts:
+            dct[CARRIED_KEY] = [[process, bpmn_id, n] for (process, bpmn_id), n in counts.items()]
+        memo = workflow.__dict__.get("_qyzmet_finished_tasks")
+        if memo is not None and len(memo) > len(workflow.tasks):  # tasks compaction dropped
+            for task_id in memo.keys() - workflow.tasks.keys():
+                del memo[task_id]
         return dct
 
     def from_dict(self, dct, specs=None):
@@ -59,6 +77,9 @@ class SpecFreeWorkflowConverter(BpmnWorkflowConverter):
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        counts = compaction.completed_counts(workflow)
+        for process, bpmn_id, n in dct.get(CARRIED_KEY, []):
+            counts[(process, bpmn_id)] = n
         return workflow
 
 
@@ -66,8 +87,9 @@ class FinishedTaskConverter(TaskConverter):
     """Serialize a finished task once and reuse the result while the task stays as it was.
 
     SpiffWorkflow recomputes every task's data delta on every save, so saving costs grow
-    with history. A finished task's data no longer changes; only its state, last change or
-    children could, and those form the key that decides whether the kept result is current.
+    with history. A finished task's data no longer changes; only its state, last change,
+    children or parent (compaction makes a kept task the root) could, and those form the key
+    that decides whether the kept result is current.
     """
 
     def to_dict(self, task):
@@ -75,7 +97,7 @@ class FinishedTaskConverter(TaskConverter):
         if not task.state & TaskState.FINISHED_MASK:
             return super().to_dict(task)
         memo = task.workflow.__dict__.setdefault("_qyzmet_finished_tasks", {})
-        key = (task.state, task.last_state_change, tuple(task._children))
+        key = (task.state, task.last_state_change, tuple(task._children), task._parent)
         kept = memo.get(task.id)
         if kept is None or kept[0] != key:
             kept = (key, super().to_dict(task))

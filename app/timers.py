@@ -38,6 +38,13 @@ _MOVE_DUE = (update(TIMERS).where(TIMERS.c.id == bindparam("timer_id"),
              .values(due_at=bindparam("due_at")))
 
 
+def waiting_of(conn, instance_id: str, *, kind: str) -> list:
+    """Return an instance's waiting timer rows of one kind, soonest first."""
+    return conn.execute(select(TIMERS.c.bpmn_id, TIMERS.c.due_at, TIMERS.c.created_at)
+                        .where(TIMERS.c.instance_id == instance_id, TIMERS.c.kind == kind,
+                               TIMERS.c.state == WAITING).order_by(TIMERS.c.due_at)).all()
+
+
 def claim(conn, timer_id: int, now: datetime.datetime) -> bool:
     """Mark a waiting timer fired at `now`; tell whether this caller won it (rowcount 1)."""
     return conn.execute(_CLOSE, {"timer_id": timer_id, "new_state": FIRED,
@@ -65,12 +72,15 @@ def _bpmn_row(instance_id: str, timer: engine.WaitingTimer, now) -> dict:
 
 
 def keep_in_step(conn, instance_id: str, wf, *, ready_ids: set[str], new_tasks: list[dict],
-                 manifest: dict, now: datetime.datetime, fired: int | None = None) -> None:
+                 manifest: dict, now: datetime.datetime, fired: int | None = None,
+                 fired_timers: set[str] | None = None) -> None:
     """Make the instance's waiting timer rows match the workflow after an operation at `now`.
 
     `ready_ids` are the user tasks open now, `new_tasks` the task rows just inserted. `fired`
     is the row the scheduler is firing: it must still be waiting, else Conflict (another
-    scheduler fired it first) and the caller's transaction writes nothing.
+    scheduler fired it first) and the caller's transaction writes nothing. `fired_timers`
+    are the ids of the timer events that fired, read before compaction (`app.compaction`)
+    dropped them from `wf`; without it `wf` itself is asked.
     """
     if fired is not None and not claim(conn, fired, now):
         raise Conflict(f"timer {fired} was fired by another scheduler")
@@ -83,7 +93,7 @@ def keep_in_step(conn, instance_id: str, wf, *, ready_ids: set[str], new_tasks: 
             continue
         timer = listed.pop(row.task_id, None)
         if timer is None:  # the wait ended inside this operation: fired, or cancelled
-            closes.append(_ended(wf, row, now))
+            closes.append(_ended(wf, row, now, fired_timers))
         elif timer.due_at != row.due_at:
             moves.append({"timer_id": row.id, "due_at": timer.due_at})
     _write(conn, closes, moves,
@@ -91,8 +101,9 @@ def keep_in_step(conn, instance_id: str, wf, *, ready_ids: set[str], new_tasks: 
            + [_bpmn_row(instance_id, timer, now) for timer in listed.values()])
 
 
-def _ended(wf, row, now) -> dict:
-    if engine.timer_fired(wf, row.task_id):
+def _ended(wf, row, now, fired_timers: set[str] | None) -> dict:
+    if (row.task_id in fired_timers if fired_timers is not None
+            else engine.timer_fired(wf, row.task_id)):
         return {"timer_id": row.id, "new_state": FIRED, "fired_at": now}
     return {"timer_id": row.id, "new_state": CANCELLED, "fired_at": None}
 

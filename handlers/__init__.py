@@ -32,6 +32,17 @@ HANDLERS: dict[str, Callable[..., dict]] = _register(
     eds.sign_document,
 )
 
+# the state system each handler module asks: what a case waiting for its job waits for
+_SYSTEM_OF_MODULE = {"registry": "GBD FL/UL (registries)", "portal": adapters.SYSTEMS["portal"],
+                     "payment": adapters.SYSTEMS["pep"], "licensing": adapters.SYSTEMS["elicense"],
+                     "eds": adapters.SYSTEMS["nca"]}
+
+
+def system_of(operator_id: str) -> str:
+    """Return the name of the state system a handler (by operator id) asks."""
+    return _SYSTEM_OF_MODULE.get(operator_id.split("/", 1)[0], operator_id)
+
+
 # handler parameters that carry secrets (a portal session token, the applicant's signed request):
 # the journal and the read views show them only as a hash (app.redaction)
 SECRET_PARAMETERS: frozenset[str] = frozenset({"session", "signed_request"})

@@ -300,3 +300,23 @@ def test_a_boundary_timer_row_is_cancelled_with_its_step_or_fires_beside_it(time
     with timer_app.app_context():
         assert replay.replay(rt, late.id)["ok"] is True
         assert replay.replay(rt, done_in_time.id)["ok"] is True
+
+
+def test_a_timer_due_before_a_completion_fires_inside_it_and_is_journalled(timer_app, clock):
+    rt = timer_app.extensions["qyzmet"]
+    api = Api(timer_app.test_client())
+    with timer_app.app_context():
+        started = services.start_instance(rt, OPERATOR, "timer_boundary", {})
+    clock.advance(datetime.timedelta(hours=2))  # due after 1 h; no scheduler has run
+    [work] = [t["id"] for t in api.get("auditor", f"/instances/{started.id}").json["tasks"]
+              if t["bpmn_id"] == "work"]
+    with timer_app.app_context():
+        services.complete_task(rt, OPERATOR, work, {})
+        assert [t.state for t in _timers(started.id)] == ["fired"]
+        assert _events(started.id, "timer_fired") == []  # no scheduler fired it
+        [elapsed] = _events(started.id, "timer_elapsed")
+        assert (elapsed["bpmn_id"], elapsed["clock"]) == ("overdue", clock.now().isoformat())
+        assert _fire(timer_app, clock.now()) == 0
+        assert replay.replay(rt, started.id)["ok"] is True
+    tasks = api.get("auditor", f"/instances/{started.id}").json["tasks"]
+    assert ("escalate", "ready") in {(t["bpmn_id"], t["state"]) for t in tasks}

@@ -22,10 +22,10 @@ celery = Celery("qyzmet")
 _flask = {}
 
 
-def configure(config) -> None:
-    """Point the Celery app at `CELERY_BROKER_URL` and set its queue and beat schedule."""
+def _celery_settings(config) -> dict:
+    """Return the Celery settings that `config` (a Flask configuration) implies."""
     sweep = float(config.get("JOB_SWEEP_INTERVAL", 5.0))
-    celery.conf.update(
+    return dict(
         broker_url=config["CELERY_BROKER_URL"], task_default_queue=config.get(
             "CELERY_QUEUE", "qyzmet"),
         task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
@@ -34,6 +34,32 @@ def configure(config) -> None:
             "sweep-jobs": {"task": "qyzmet.sweep", "schedule": sweep},
             "fire-timers": {"task": "qyzmet.fire_timers",
                             "schedule": float(config.get("SCHEDULER_INTERVAL", 5.0))}})
+
+
+def configure(config) -> None:
+    """Point the Celery app at `CELERY_BROKER_URL` and set its queue and beat schedule."""
+    celery.conf.update(_celery_settings(config))
+
+
+def worker_settings():
+    """Return the settings `create_app()` reads: defaults, instance/config.py, QYZMET_*.
+
+    Read without building the Flask app, so that `celery worker` and `celery beat` know
+    their broker, queue and schedule before they connect (the app is made on first task).
+    """
+    from flask import Config
+
+    from app import config
+    instance = config.ROOT / "instance"
+    settings = Config(str(instance))
+    settings.update(config.defaults(str(instance)))
+    settings.from_pyfile("config.py", silent=True)
+    settings.from_prefixed_env("QYZMET")
+    return settings
+
+
+# read when Celery first needs its configuration; `configure` (a CeleryDispatcher) overrides
+celery.add_defaults(lambda: _celery_settings(worker_settings()))
 
 
 class CeleryDispatcher(Dispatcher):

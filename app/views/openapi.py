@@ -59,6 +59,10 @@ _TASK = _object("id instance bpmn_id name lane state assignee due_at created_at 
                 created_at=_TIME, completed_by=_NULLABLE_STR, completed_at=_TIME,
                 escalated_at=_TIME)
 _INCIDENT = {"oneOf": [{"type": "null"}, _object("task error", task=_NULLABLE_STR, error=_STR)]}
+_WAIT = _object("kind what task since", "attempts max_attempts next_attempt last_error until",
+                kind={"enum": ["person", "system", "timer"]}, what=_STR, task=_STR, since=_TIME,
+                attempts=_INT, max_attempts=_INT, next_attempt=_TIME,
+                last_error=_NULLABLE_STR, until=_TIME)
 _SUMMARY_FIELDS = {"id": _STR, "business_key": _STR, "process": _STR, "title": _TEXTS,
                    "status": _STATUS, "outcome": _NULLABLE_STR, "applicant_iin_bin": _NULLABLE_STR,
                    "updated_at": _TIME}
@@ -72,8 +76,9 @@ SCHEMAS = {
     "Started": _object("id status business_key", id=_STR, status=_STATUS, business_key=_STR),
     "InstanceSummary": _object(" ".join(_SUMMARY_FIELDS), **_SUMMARY_FIELDS),
     "Instance": _object("id process version business_key applicant_iin_bin status outcome "
-                        "incident title started_by created_at updated_at data tasks documents",
-                        **_SUMMARY_FIELDS, version=_INT, incident=_INCIDENT, started_by=_STR,
+                        "incident waits_for title started_by created_at updated_at data tasks "
+                        "documents", **_SUMMARY_FIELDS, version=_INT, incident=_INCIDENT,
+                        waits_for={"type": "array", "items": _WAIT}, started_by=_STR,
                         created_at=_TIME, data=_OBJ,
                         tasks={"type": "array", "items": _ref("Task")},
                         documents={"type": "array", "items": _STR}),
