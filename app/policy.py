@@ -107,3 +107,11 @@ REPLAY_ROLES = frozenset({"auditor", "admin"})
 def may_replay(actor: Actor) -> bool:
     """Tell whether the actor may replay a case from its journal (auditors, admins)."""
     return bool(actor.roles & REPLAY_ROLES)
+
+
+ESCALATION_ROLES = frozenset({"head"})  # an overdue step is escalated to the lane's head
+
+
+def may_see_escalations(actor: Actor) -> bool:
+    """Heads see the overdue steps escalated to them; auditors and admins see all."""
+    return bool(actor.roles & ESCALATION_ROLES) or reads_everything(actor)

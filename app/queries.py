@@ -144,6 +144,16 @@ def list_tasks(actor: Actor, instance=None, role=None, state=None) -> list[dict]
     return [task_dict(t) for t in db.session.scalars(query.limit(500))]
 
 
+def list_escalations(actor: Actor) -> list[dict]:
+    """Return the open steps whose deadline passed (escalated to the head), most overdue first."""
+    if not policy.may_see_escalations(actor):
+        raise Forbidden("overdue steps are escalated to: "
+                        + ", ".join(sorted(policy.ESCALATION_ROLES | policy.READ_ALL_ROLES)))
+    query = (select(Task).where(Task.state == "ready", Task.escalated_at.is_not(None))
+             .order_by(Task.due_at, Task.created_at).limit(500))
+    return [task_dict(t) for t in db.session.scalars(query)]
+
+
 def _readable_task(actor: Actor, task_id: str) -> Task:
     task = db.session.get(Task, task_id)
     if task is None:

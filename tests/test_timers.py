@@ -107,9 +107,16 @@ def test_the_overdue_step_escalates_once_and_stays_open(clocked_app, clock, at_q
     _login(web, "auditor")
     page = web.get(f"/instances/{instance_id}").get_data(as_text=True)
     assert page.count('data-testid="overdue"') == 1
+    # the head is told: the escalation is in the head's inbox and API, not the executor's
+    assert [t["id"] for t in api.get("head", "/escalations").json] == [task_id]
+    assert api.get("executor", "/escalations").status_code == 403
+    head = clocked_app.test_client()
+    _login(head, "head")
+    assert 'data-testid="escalations"' in head.get("/").get_data(as_text=True)
     api.walk(instance_id, [("executor", "check_qualification",
                             {"qualification_met": True, "findings": "All in order"})])
     assert api.get("auditor", f"/instances/{instance_id}").json["status"] == "running"
+    assert api.get("head", "/escalations").json == []  # done: no longer overdue
     with clocked_app.app_context():  # the notice is no engine input: the case replays
         assert replay.replay(clocked_app.extensions["qyzmet"], instance_id)["ok"] is True
 

@@ -243,6 +243,12 @@ def tasks():
                                       args.get("state")))
 
 
+@bp.get("/escalations")
+@login_required
+def escalations():
+    return jsonify(queries.list_escalations(g.actor))
+
+
 @bp.get("/tasks/<task_id>")
 @login_required
 def task(task_id):

@@ -210,6 +210,8 @@ OPERATIONS = [
       "params": [_path("value", {"type": "string", "pattern": "^[0-9]{12}$"}, "900115300003")]}),
     ("get", "/tasks", "Tasks in your lanes (all of them for auditors and admins), filtered",
      {"ok": {"200": _list("Task")}, "errors": "", "params": _TASK_FILTERS}),
+    ("get", "/escalations", "Open steps whose deadline passed, escalated to the head "
+     "(heads, auditors, admins)", {"ok": {"200": _list("Task")}, "errors": "403"}),
     ("get", "/tasks/{id}", "A task with its form {schema, ui} and data",
      {"ok": {"200": _json(_ref("TaskWithForm"))}, "errors": "403 404", "params": [_path("id")]}),
     ("post", "/tasks/{id}/claim", "Claim a task",

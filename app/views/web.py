@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from app import auth
 from app import forms
 from app import inputs
+from app import policy
 from app import queries
 from app import security
 from app import services
@@ -147,7 +148,9 @@ def inbox():
     tasks = queries.list_tasks(g.actor, state="ready")
     startable = [p for p in queries.list_processes()
                  if g.actor.roles & set(p["roles_allowed_to_start"])]
-    return render_template("inbox.html", tasks=tasks, startable=startable)
+    overdue = (queries.list_escalations(g.actor) if policy.may_see_escalations(g.actor)
+               else [])
+    return render_template("inbox.html", tasks=tasks, startable=startable, overdue=overdue)
 
 
 def _form_page(template, form, values, action, **context):
