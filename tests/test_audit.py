@@ -1,5 +1,6 @@
 """The journal's hash chain detects any change, removal or reordering."""
 
+import pytest
 from sqlalchemy import delete
 from sqlalchemy import update
 
@@ -20,6 +21,7 @@ def test_untouched_journal_verifies(api):
     assert result["ok"] and result["events"] >= 5
 
 
+@pytest.mark.edits_the_record
 def test_edited_payload_is_detected(app, api):
     instance_id = api.start(START)
     api.walk(instance_id, ISSUE[:3])
@@ -32,6 +34,7 @@ def test_edited_payload_is_detected(app, api):
                                          "first_broken_seq": 3}
 
 
+@pytest.mark.edits_the_record
 def test_removed_entry_is_detected(app, api):
     instance_id = api.start(START)
     api.walk(instance_id, ISSUE[:3])

@@ -140,6 +140,7 @@ def test_incident_then_retry_replays_without_calling_a_state_system(app, api, st
     _assert_ok(app, instance_id)
 
 
+@pytest.mark.edits_the_record
 def test_changed_handler_answer_diverges_at_its_event(app, api):
     instance_id = api.start(START)
     api.walk(instance_id, ISSUE)
@@ -161,6 +162,7 @@ def test_changed_handler_answer_diverges_at_its_event(app, api):
                                              if s < divergence["seq"]])
 
 
+@pytest.mark.edits_the_record
 def test_changed_stored_bpmn_diverges_where_the_condition_is_used(app, api):
     instance_id = api.start(START)
     api.walk(instance_id, ISSUE)
@@ -183,6 +185,7 @@ def test_changed_stored_bpmn_diverges_where_the_condition_is_used(app, api):
     assert (divergence["seq"], divergence["type"]) == (seq, "task_completed")
 
 
+@pytest.mark.edits_the_record
 def test_changed_form_submission_diverges_at_its_event(app, api):
     instance_id = api.start(START)
     api.walk(instance_id, ISSUE)
@@ -209,6 +212,7 @@ def test_api_replays_for_auditors_and_admins_only(app, api):
     assert api.post("auditor", "/instances/no-such-case/replay").status_code == 404
 
 
+@pytest.mark.edits_the_record
 def test_cli_exit_codes(app, api):
     instance_id = api.start(START)
     api.walk(instance_id, ISSUE[:3])
@@ -241,6 +245,7 @@ def test_expressions_refuse_sets_and_no_diagram_uses_one():
                                         .replace("&amp;", "&").replace("&#39;", "'"))
 
 
+@pytest.mark.edits_the_record
 def test_loop_rounds_are_keyed_by_occurrence_and_a_changed_round_diverges(make_app, tmp_path):
     corrections = Path(__file__).resolve().parent.parent / "bench" / "corrections"
     loop_app = make_app(tmp_path / "loop", BPMN_DIR=str(corrections),
@@ -262,6 +267,7 @@ def test_loop_rounds_are_keyed_by_occurrence_and_a_changed_round_diverges(make_a
     assert (result["ok"], result["divergence"]["seq"]) == (False, rounds[1][0])
 
 
+@pytest.mark.edits_the_record
 def test_a_request_other_than_recorded_diverges_and_old_journals_are_not_passed(app, api):
     instance_id = api.start(START)
     api.walk(instance_id, ISSUE[:6])
