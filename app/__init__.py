@@ -50,7 +50,8 @@ def create_app(test_config=None):
     app.extensions["qyzmet"] = Runtime(Path(app.config["BPMN_DIR"]), Path(app.config["FORMS_DIR"]),
                                        handlers.HANDLERS, retry_delay=app.config["RETRY_DELAY"],
                                        clock=app_clock, jobs=jobs.dispatcher_for(app.config),
-                                       job_lease=app.config["JOB_LEASE"])
+                                       job_lease=app.config["JOB_LEASE"],
+                                       snapshot_every=app.config["STATE_SNAPSHOT_EVERY"])
     cli.init_app(app)
     jobs.init_app(app)
     scheduler.init_app(app)

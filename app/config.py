@@ -36,6 +36,9 @@ def defaults(instance_path: str) -> dict:
         # (rows wait for `flask --app app run-jobs`); a worker's lease on a job, in seconds
         "JOBS": "off", "JOB_THREADS": 4, "JOB_POLL_INTERVAL": 5.0, "JOB_LEASE": 60.0,
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+        # journal entries between stored snapshots of a case's workflow state: in between, a
+        # change writes only its journal entries, and a restore replays the journal's tail
+        "STATE_SNAPSHOT_EVERY": 32,
     }
 
 

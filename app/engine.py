@@ -16,12 +16,15 @@ import contextlib
 import contextvars
 import datetime
 import hashlib
+import itertools
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from uuid import UUID
 
+from SpiffWorkflow import task as spiff_task_module
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.specs.defaults import EndEvent
@@ -69,10 +72,15 @@ _NOW: contextvars.ContextVar[datetime.datetime] = contextvars.ContextVar("engine
 
 
 @contextlib.contextmanager
-def _working_at(now: datetime.datetime | None):
-    """Let the timers evaluated inside read `now`; without it a timer refuses to guess."""
+def _working_at(now: datetime.datetime | None, seed: str | None = None):
+    """Let the timers evaluated inside read `now` (without it a timer refuses to guess), and
+    the tasks created inside take their ids from `seed` (see `_task_id`)."""
+    ids = _IDS.set((seed, itertools.count()) if seed else None)
     if now is None:
-        yield
+        try:
+            yield
+        finally:
+            _IDS.reset(ids)
         return
     if now.utcoffset() is None:
         raise ValueError("the engine needs an aware moment (UTC) as `now`")
@@ -81,6 +89,35 @@ def _working_at(now: datetime.datetime | None):
         yield
     finally:
         _NOW.reset(token)
+        _IDS.reset(ids)
+
+
+_IDS: contextvars.ContextVar = contextvars.ContextVar("engine_task_ids", default=None)
+_TASK_ID_SPACE = uuid.UUID("6f1d3c2e-5b8a-4e0f-9c7d-2a4b6e8f0a1c")
+
+
+def _task_id() -> uuid.UUID:
+    """Return the id of a task SpiffWorkflow creates: random, or derived from the call's seed.
+
+    SpiffWorkflow gives every new task `uuid4()`. A host call that passes a seed (the case and
+    the journal seq of its change) gets the n-th id of that seed instead, so feeding the same
+    inputs to the same state (a restore from a snapshot and the journal's tail, or a replay)
+    creates the very same task ids the live run stored in its inbox, timer and job rows.
+    """
+    seeded = _IDS.get()
+    if seeded is None:
+        return uuid.uuid4()
+    seed, counter = seeded
+    return uuid.uuid5(_TASK_ID_SPACE, f"{seed}/{next(counter)}")
+
+
+spiff_task_module.uuid4 = _task_id  # SpiffWorkflow.task's only source of task ids
+
+
+def change_seed(instance_id: str, first_seq: int) -> str:
+    """Return the seed of the task ids one change of a case creates: the case and the journal
+    seq of the change's first entry, known alike to the live change and to a replay."""
+    return f"{instance_id}/{first_seq}"
 
 
 def _now() -> datetime.datetime:
@@ -406,16 +443,18 @@ def current_data(workflow) -> dict:
     return dict(latest.data) if latest else {}
 
 
-def start(specs: tuple, data: dict, *, now: datetime.datetime | None = None) -> tuple:
+def start(specs: tuple, data: dict, *, now: datetime.datetime | None = None,
+          seed: str | None = None) -> tuple:
     """Start a workflow with the start-form `data` at `now`; return (workflow, snapshot).
 
-    `now` is the host's clock; timers need it (a diagram without timers runs without).
+    `now` is the host's clock; timers need it (a diagram without timers runs without). Every
+    call takes an optional `seed`: the tasks it creates get ids derived from it (`_task_id`).
     """
     spec, subprocess_specs = specs
     _take_over_timers([spec, *subprocess_specs.values()])
     journal: list = []
-    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=ScriptEngine(journal))
-    with _working_at(now):
+    with _working_at(now, seed):
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=ScriptEngine(journal))
         for task in workflow.tasks.values():
             if task.state == TaskState.READY:
                 task.data.update(data)
@@ -471,12 +510,12 @@ def ready_user_task_ids(workflow) -> set[str]:
 
 
 def complete(workflow, task_id: str, data: dict, actor: str, *,
-             now: datetime.datetime | None = None) -> Snapshot:
+             now: datetime.datetime | None = None, seed: str | None = None) -> Snapshot:
     """Complete a READY user task with validated `data` at `now` and run the engine on."""
     if find_ready_user_task(workflow, task_id) is None:
         raise LookupError(f"task {task_id} is not waiting for input")
     journal, waited = _prepare(workflow)
-    with _working_at(now):
+    with _working_at(now, seed):
         earlier = _advance(workflow)  # what was due before `now` happens first
         task = find_ready_user_task(workflow, task_id)
         if task is None:
@@ -494,13 +533,13 @@ def task_data(workflow, task_id: str) -> dict | None:
     return dict(task.data) if task is not None else None
 
 
-def retry(workflow, *, now: datetime.datetime | None = None) -> Snapshot:
+def retry(workflow, *, now: datetime.datetime | None = None, seed: str | None = None) -> Snapshot:
     """Set tasks that failed back to READY and run the engine again at `now`."""
     journal, waited = _prepare(workflow)
     for task in _all_tasks(workflow):
         if task.state == TaskState.ERROR:
             task._set_state(TaskState.READY)
-    with _working_at(now):
+    with _working_at(now, seed):
         incident = _advance(workflow)
     return _finish(workflow, incident, journal, waited, now)
 
@@ -559,10 +598,10 @@ def timer_fired(workflow, task_id: str) -> bool:
     return task is not None and task.state == TaskState.COMPLETED
 
 
-def wake(workflow, *, now: datetime.datetime) -> Snapshot:
+def wake(workflow, *, now: datetime.datetime, seed: str | None = None) -> Snapshot:
     """Run the engine at `now`: the timers due by then fire and what they make ready runs."""
     journal, waited = _prepare(workflow)
-    with _working_at(now):
+    with _working_at(now, seed):
         incident = _advance(workflow)
     return _finish(workflow, incident, journal, waited, now)
 
@@ -599,11 +638,12 @@ def pending_calls(workflow) -> list[ServiceCall]:
             for key, t in ready]
 
 
-def deliver(workflow, task_id: str, answer: dict, *, now: datetime.datetime) -> Snapshot:
+def deliver(workflow, task_id: str, answer: dict, *, now: datetime.datetime,
+            seed: str | None = None) -> Snapshot:
     """Give a READY service task its job's `answer` ({"result": …} or {"error": "…"}) at
     `now` and run the engine on; an error answer makes the task fail (an incident)."""
     journal, waited = _prepare(workflow, answer)
-    with _working_at(now):
+    with _working_at(now, seed):
         earlier = _advance(workflow)  # what was due before `now` happens first
         task = _task(workflow, task_id)
         if task is None or task.state != TaskState.READY or not _is_service(task):

@@ -89,6 +89,8 @@ class ProcessInstance(db.Model):
     outcome = db.Column(db.String(120))
     incident = db.Column(db.JSON)
     state = deferred(db.Column(db.Text, nullable=False))  # read only when not cached
+    # the journal seq the stored `state` is a snapshot at; later inputs are its journal's tail
+    state_seq = db.Column(db.Integer, nullable=False, default=0)
     serializer_version = db.Column(db.String(16), nullable=False)
     lock_version = db.Column(db.Integer, nullable=False, default=1)
     # the journal's head, moved under the same lock_version check as every other change

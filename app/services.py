@@ -18,6 +18,7 @@ from app import diagram
 from app import engine
 from app import forms
 from app import policy
+from app import reapply
 from app import redaction
 from app import store
 from app import timers
@@ -60,6 +61,7 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)  # the app's one "now"
     jobs: Dispatcher = field(default_factory=Dispatcher)  # runs the service tasks' jobs
     job_lease: float = 60.0  # seconds a worker holds a job before others presume it dead
+    snapshot_every: int = 32  # journal entries between stored state snapshots (1: every change)
 
 
 def _task_row(instance_id: str, manifest: dict, ready, wf, now: datetime.datetime) -> dict:
@@ -106,8 +108,9 @@ def persist(rt, instance_id, at, wf, snap, *, actor, manifest, events, open_ids,
     fired_timers = engine.fired_timer_ids(wf)  # before compaction drops the timers that fired
     calls = engine.pending_calls(wf)
     compaction.compact(wf)  # the state stored and the workflow cached: the live part only
-    state = {"state": store.dump_state(wf), "status": snap.status, "outcome": snap.outcome,
-             "incident": snap.incident, "serializer_version": store.SERIALIZER_VERSION}
+    state = {"state": store.dump_state(wf) if _snapshot_due(rt, at, journal, snap) else None,
+             "status": snap.status, "outcome": snap.outcome, "incident": snap.incident,
+             "serializer_version": store.SERIALIZER_VERSION}
     with store.writing() as conn:
         if new_instance:
             store.insert_instance(conn, new_instance)
@@ -125,6 +128,18 @@ def persist(rt, instance_id, at, wf, snap, *, actor, manifest, events, open_ids,
     rt.live.put(instance_id, version, wf)
     if new_jobs:
         rt.jobs.submit(rt, new_jobs)
+
+
+def _snapshot_due(rt: Runtime, at: store.Version, journal: list, snap) -> bool:
+    """Tell whether this change stores the whole state, or leaves its input to the journal.
+
+    A new case, a case that stops running, a state of unknown age, and every
+    `STATE_SNAPSHOT_EVERY` journal entries store a snapshot; in between, a restore reads the
+    snapshot and feeds it the journal's tail (its inputs are all there, with their answers).
+    """
+    if at.state_seq is None or at.journal_seq == 0 or snap.status != "running":
+        return True
+    return at.journal_seq + len(journal) - at.state_seq >= rt.snapshot_every
 
 
 def _status_now(rt: Runtime, instance_id: str, snap: engine.Snapshot) -> tuple:
@@ -170,8 +185,9 @@ def start_instance(rt: Runtime, actor: Actor, key: str, data) -> Started:
     except LookupError as err:
         raise Invalid({"licence_case": str(err)}) from None
     now = rt.clock.now()
-    wf, snap = engine.start(definition.specs, data, now=now)
     instance_id = str(uuid.uuid4())
+    wf, snap = engine.start(definition.specs, data, now=now,
+                            seed=engine.change_seed(instance_id, 1))
     business_key = f"{now.astimezone():%Y%m%d}-{uuid.uuid4().hex[:8].upper()}"
     row = {
         "id": instance_id, "definition_id": definition.id, "business_key": business_key,
@@ -204,11 +220,19 @@ def _open_task(conn, actor: Actor, task_id: str):
 
 
 def load_workflow(rt: Runtime, conn, instance_id: str, lock_version: int, definition_id: int):
-    """Return the instance's workflow, from memory if current, else restored from its row."""
+    """Return the instance's workflow, from memory if current, else restored from its row:
+    the stored snapshot, then the journal's tail after it (`reapply.catch_up`)."""
     wf = rt.live.take(instance_id, lock_version)
-    if wf is None:
-        wf = store.load_state(store.read_state(conn, instance_id),
-                              rt.definitions.get(definition_id).specs)
+    if wf is not None:
+        return wf
+    definition = rt.definitions.get(definition_id)
+    stored = store.read_state(conn, instance_id)
+    wf = store.load_state(stored.state, definition.specs)
+    if stored.journal_seq > stored.state_seq:
+        reapply.catch_up(instance_id, wf, definition.specs,
+                         store.read_tail(conn, instance_id, stored.state_seq),
+                         answers=job_queue.answers_of(conn, instance_id),
+                         secrets=definition.secrets)
     return wf
 
 
@@ -232,7 +256,8 @@ def complete_task(rt: Runtime, actor: Actor, task_id: str, data) -> str:
     process, _, occurrence = engine.ready_key(wf, task_id) or (row.process_key, None, None)
     now = rt.clock.now()
     try:
-        snap = engine.complete(wf, task_id, data, actor.username, now=now)
+        snap = engine.complete(wf, task_id, data, actor.username, now=now,
+                               seed=engine.change_seed(row.instance_id, row.journal_seq + 1))
     except LookupError as err:
         raise Conflict(str(err)) from None
     done = ("task_completed", {"task": task_id, "bpmn_id": row.bpmn_id, "process": process,
@@ -267,7 +292,7 @@ def retry_instance(rt: Runtime, actor: Actor, instance_id: str) -> dict:
         raise Forbidden("retrying needs one of the roles: " + ", ".join(sorted(policy.RETRY_ROLES)))
     with store.reading() as conn:
         row = store.read_instance(conn, instance_id, "status", "lock_version", "definition_id",
-                                  "journal_seq", "journal_hash")
+                                  "journal_seq", "journal_hash", "state_seq")
         if row is None:
             raise NotFound(f"no instance {instance_id}")
         if row.status != "incident":
@@ -276,7 +301,8 @@ def retry_instance(rt: Runtime, actor: Actor, instance_id: str) -> dict:
         wf = load_workflow(rt, conn, instance_id, row.lock_version, row.definition_id)
     open_ids = engine.ready_user_task_ids(wf)
     now = rt.clock.now()
-    snap = engine.retry(wf, now=now)
+    seed = engine.change_seed(instance_id, row.journal_seq + 1)
+    snap = engine.retry(wf, now=now, seed=seed)
     persist(rt, instance_id, store.version_of(row), wf, snap, actor=actor,
              manifest=definition.manifest, events=[("retried", {})], open_ids=open_ids, now=now,
              secrets=definition.secrets)
@@ -296,11 +322,12 @@ def fire_timer(rt: Runtime, timer, now: datetime.datetime) -> None:
     """
     with store.reading() as conn:
         row = store.read_instance(conn, timer.instance_id, "lock_version", "definition_id",
-                                  "journal_seq", "journal_hash")
+                                  "journal_seq", "journal_hash", "state_seq")
         definition = rt.definitions.get(row.definition_id)
         wf = load_workflow(rt, conn, timer.instance_id, row.lock_version, row.definition_id)
     open_ids = engine.ready_user_task_ids(wf)
-    snap = engine.wake(wf, now=now)
+    seed = engine.change_seed(timer.instance_id, row.journal_seq + 1)
+    snap = engine.wake(wf, now=now, seed=seed)
     fired = ("timer_fired", {"bpmn_id": timer.bpmn_id,
                              "due_at": timer.due_at.isoformat(), "clock": now.isoformat()})
     persist(rt, timer.instance_id, store.version_of(row), wf, snap, actor=SCHEDULER,

@@ -193,17 +193,24 @@ _MOVE_ON = {"lock_version": bindparam("next_version"), "updated_at": bindparam("
             "journal_seq": bindparam("journal_seq"), "journal_hash": bindparam("journal_hash")}
 _GUARD = (INSTANCES.c.id == bindparam("instance_id"),
           INSTANCES.c.lock_version == bindparam("expected"))
+_OUTCOME = {"status": bindparam("status"), "outcome": bindparam("outcome"),
+            "incident": bindparam("incident")}
 _WRITE_INSTANCE = update(INSTANCES).where(*_GUARD).values(
-    **_MOVE_ON, state=bindparam("state"), status=bindparam("status"),
-    outcome=bindparam("outcome"), incident=bindparam("incident"),
+    **_MOVE_ON, **_OUTCOME, state=bindparam("state"), state_seq=bindparam("journal_seq"),
     serializer_version=bindparam("serializer"))
+_WRITE_OUTCOME = update(INSTANCES).where(*_GUARD).values(**_MOVE_ON, **_OUTCOME)
 _ADVANCE_INSTANCE = update(INSTANCES).where(*_GUARD).values(**_MOVE_ON)
 _READ_TASK = (select(TASKS.c.id, TASKS.c.instance_id, TASKS.c.process_key, TASKS.c.bpmn_id,
                      TASKS.c.lane, TASKS.c.state, TASKS.c.assignee, INSTANCES.c.lock_version,
-                     INSTANCES.c.definition_id, INSTANCES.c.journal_seq, INSTANCES.c.journal_hash)
+                     INSTANCES.c.definition_id, INSTANCES.c.journal_seq, INSTANCES.c.journal_hash,
+                     INSTANCES.c.state_seq)
               .join(INSTANCES, TASKS.c.instance_id == INSTANCES.c.id)
               .where(TASKS.c.id == bindparam("task_id")))
-_READ_STATE = select(INSTANCES.c.state).where(INSTANCES.c.id == bindparam("instance_id"))
+_READ_STATE = (select(INSTANCES.c.state, INSTANCES.c.state_seq, INSTANCES.c.journal_seq)
+               .where(INSTANCES.c.id == bindparam("instance_id")))
+_READ_TAIL = (select(EVENTS.c.seq, EVENTS.c.type, EVENTS.c.actor, EVENTS.c.at, EVENTS.c.payload)
+              .where(EVENTS.c.instance_id == bindparam("instance_id"),
+                     EVENTS.c.seq > bindparam("after")).order_by(EVENTS.c.seq))
 _CLOSE_TASK = (update(TASKS).where(TASKS.c.id == bindparam("task_id"))
                .values(state=bindparam("new_state"), completed_at=bindparam("now"),
                        completed_by=bindparam("by")))
@@ -240,6 +247,7 @@ class Version:
     lock: int
     journal_seq: int = 0
     journal_hash: str = audit.GENESIS
+    state_seq: int | None = None  # the journal seq of the stored state (None: unknown)
 
 
 def write_change(conn, instance_id: str, at: Version, events: list, *, actor: str,
@@ -247,7 +255,9 @@ def write_change(conn, instance_id: str, at: Version, events: list, *, actor: st
     """Move the instance on from `at`, journal `events`, and return the new lock version.
 
     `values` (state, status, outcome, incident, serializer_version) replace the workflow's
-    state; without them only the journal moves on (a claim). Raise Conflict when someone
+    state, which becomes a snapshot at the new journal head; with `state` None only the
+    status, outcome and incident change (the inputs stay in the journal's tail); without
+    `values` only the journal moves on (a claim). Raise Conflict when someone
     else moved the instance first; the caller's transaction then rolls back, writing nothing.
     `now` (the host's clock) stamps the journal entries and the instance's `updated_at`.
     """
@@ -257,24 +267,35 @@ def write_change(conn, instance_id: str, at: Version, events: list, *, actor: st
     if values is None:
         result = conn.execute(_ADVANCE_INSTANCE, params)
     else:
-        result = conn.execute(_WRITE_INSTANCE, {
-            **params, "state": values["state"], "status": values["status"],
-            "outcome": values["outcome"], "incident": values["incident"],
-            "serializer": values["serializer_version"]})
+        outcome = {"status": values["status"], "outcome": values["outcome"],
+                   "incident": values["incident"]}
+        if values["state"] is None:
+            result = conn.execute(_WRITE_OUTCOME, {**params, **outcome})
+        else:
+            result = conn.execute(_WRITE_INSTANCE, {
+                **params, **outcome, "state": values["state"],
+                "serializer": values["serializer_version"]})
     if result.rowcount != 1:
         raise Conflict(f"instance {instance_id} was changed by someone else")
     conn.execute(insert(EVENTS), [dataclasses.asdict(e) for e in entries])
     return at.lock + 1
 
 
-def read_state(conn, instance_id: str) -> str:
-    """Return an instance's serialized workflow state."""
-    return conn.execute(_READ_STATE, {"instance_id": instance_id}).scalar_one()
+def read_state(conn, instance_id: str):
+    """Return an instance's stored state snapshot: (state, state_seq, journal_seq)."""
+    return conn.execute(_READ_STATE, {"instance_id": instance_id}).one()
+
+
+def read_tail(conn, instance_id: str, after: int) -> list:
+    """Return the journal rows of an instance after seq `after`, in order."""
+    return conn.execute(_READ_TAIL, {"instance_id": instance_id, "after": after}).all()
 
 
 def version_of(row) -> Version:
-    """Return the Version of a row that has lock_version, journal_seq and journal_hash."""
-    return Version(row.lock_version, row.journal_seq, row.journal_hash)
+    """Return the Version of a row that has lock_version, journal_seq and journal_hash
+    (and state_seq, when the caller read it)."""
+    return Version(row.lock_version, row.journal_seq, row.journal_hash,
+                   getattr(row, "state_seq", None))
 
 
 def read_instance(conn, instance_id: str, *columns: str):

@@ -146,6 +146,8 @@ def make_app(request, state_systems, pki_dir, database_uri):
             "REFERENCE_URL": state_systems.url, "PKI_DIR": str(pki_dir),
             "TRUST_CHAIN": str(pki_dir / "ca-chain.pem"), "KEYS_DIR": f"{folder}/keys",
             "RETRY_DELAY": 0.0, "STATE_SYSTEM_TIMEOUT": 1.0, "JOBS": "eager",
+            # a short snapshot interval: every restore in the suite also replays a tail
+            "STATE_SNAPSHOT_EVERY": 3,
             # a cheap hash keeps hundreds of test apps fast; production uses scrypt
             "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", **overrides,
         }

@@ -23,7 +23,7 @@ from tests.paths import PASSWORD
 FIXTURES = Path(__file__).parent / "fixtures"
 FIRST_MAIN_TABLES = {"user", "process_definition", "process_instance", "task", "audit_event"}
 AT = datetime.datetime(2026, 3, 20, 9, 30, tzinfo=datetime.UTC)
-HEAD = "0004"  # the newest revision in app/migrations
+HEAD = "0005"  # the newest revision in app/migrations
 # one row in every table of commit 5629b0c's schema, as that main would have written them
 # (integer keys from the database's own sequence, as that main let them be)
 OLD_ROWS = {
@@ -155,8 +155,11 @@ def test_database_of_the_first_main_upgrades_without_loss(bare_app):
         assert upgrade_database() == ("0001", HEAD)
         after = read_all_rows(FIRST_MAIN_TABLES)
         assert after["task"] == [{**before["task"][0], "escalated_at": None}]
-        assert {k: v for k, v in after.items() if k != "task"} == {
-            k: v for k, v in before.items() if k != "task"}
+        # the stored state of an old case is current: a snapshot at its journal head
+        [case] = before["process_instance"]
+        assert after["process_instance"] == [{**case, "state_seq": case["journal_seq"]}]
+        assert {k: v for k, v in after.items() if k not in ("task", "process_instance")} == {
+            k: v for k, v in before.items() if k not in ("task", "process_instance")}
         assert {"credential", "timer", "job"} <= set(inspect(db.engine).get_table_names())
         [deadline] = read_all_rows(["timer"])["timer"]  # the open step keeps its deadline
         assert (deadline["task_id"], deadline["kind"], deadline["state"]) == (
@@ -187,7 +190,8 @@ def test_init_demo_adopts_a_database_made_by_create_all_with_credentials(bare_ap
     with app.app_context():
         assert revision_of_database() == HEAD
         after = read_all_rows(FIRST_MAIN_TABLES)
-    assert after["process_instance"] == before["process_instance"]
+    assert after["process_instance"] == [{**case, "state_seq": case["journal_seq"]}
+                                         for case in before["process_instance"]]
     assert after["audit_event"] == before["audit_event"]
     assert before["user"][0] in after["user"]
 

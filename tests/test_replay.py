@@ -11,6 +11,7 @@ from sqlalchemy import update
 
 from app import definitions
 from app import expressions
+from app import reapply
 from app import replay
 from app.models import AuditEvent
 from app.models import ProcessDefinition
@@ -41,7 +42,7 @@ def _journal(app, instance_id):
 
 
 def _inputs(journal):
-    return [(seq, kind) for seq, kind, _ in journal if kind not in replay.OUTPUTS]
+    return [(seq, kind) for seq, kind, _ in journal if kind not in reapply.OUTPUTS]
 
 
 def _applied(journal, seq):

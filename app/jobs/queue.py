@@ -126,3 +126,10 @@ def active_of(conn, instance_id: str) -> list:
                                JOBS.c.last_error, JOBS.c.created_at)
                         .where(JOBS.c.instance_id == instance_id, JOBS.c.state.in_(ACTIVE))
                         .order_by(JOBS.c.id)).all()
+
+
+def answers_of(conn, instance_id: str) -> dict:
+    """Return {job id: its answer} of an instance's answered or applied jobs."""
+    rows = conn.execute(select(JOBS.c.id, JOBS.c.answer).where(
+        JOBS.c.instance_id == instance_id, JOBS.c.answer.is_not(None))).all()
+    return {row.id: orjson.loads(row.answer) for row in rows}

@@ -159,14 +159,16 @@ def apply(rt, job_id: int) -> str:
         if job is None or job.state != queue.ANSWERED:
             return "busy"
         row = store.read_instance(conn, job.instance_id, "lock_version", "definition_id",
-                                  "journal_seq", "journal_hash")
+                                  "journal_seq", "journal_hash", "state_seq")
         definition = rt.definitions.get(row.definition_id)
         wf = services.load_workflow(rt, conn, job.instance_id, row.lock_version,
                                     row.definition_id)
     open_ids = engine.ready_user_task_ids(wf)
     now = rt.clock.now()
     try:
-        snap = engine.deliver(wf, job.task_id, orjson.loads(job.answer), now=now)
+        snap = engine.deliver(wf, job.task_id, orjson.loads(job.answer), now=now,
+                              seed=engine.change_seed(job.instance_id,
+                                                        row.journal_seq + 1))
     except LookupError:  # the task was cancelled meanwhile: nothing waits for the answer
         with store.writing() as conn:
             queue.cancel(conn, job_id, now)
