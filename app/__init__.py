@@ -12,10 +12,10 @@ from app import clock
 from app import config
 from app import expressions
 from app import inputs
-from app import jobs
 from app import scheduler
 from app import security
 from app import sqlite
+from app.jobs import workers
 from app.models import db
 from app.services import Runtime
 from app.views import api
@@ -49,11 +49,11 @@ def create_app(test_config=None):
                        timeout=app.config["STATE_SYSTEM_TIMEOUT"])
     app.extensions["qyzmet"] = Runtime(Path(app.config["BPMN_DIR"]), Path(app.config["FORMS_DIR"]),
                                        handlers.HANDLERS, retry_delay=app.config["RETRY_DELAY"],
-                                       clock=app_clock, jobs=jobs.dispatcher_for(app.config),
+                                       clock=app_clock, jobs=workers.dispatcher_for(app.config),
                                        job_lease=app.config["JOB_LEASE"],
                                        snapshot_every=app.config["STATE_SNAPSHOT_EVERY"])
     cli.init_app(app)
-    jobs.init_app(app)
+    workers.init_app(app)
     scheduler.init_app(app)
     app.url_value_preprocessor(inputs.check_url)  # NUL never reaches a query (PostgreSQL)
     app.register_blueprint(api.bp)

@@ -75,6 +75,7 @@ _NOW: contextvars.ContextVar[datetime.datetime] = contextvars.ContextVar("engine
 def _working_at(now: datetime.datetime | None, seed: str | None = None):
     """Let the timers evaluated inside read `now` (without it a timer refuses to guess), and
     the tasks created inside take their ids from `seed` (see `_task_id`)."""
+    spiff_task_module.uuid4 = _task_id  # SpiffWorkflow.task's only source of task ids
     ids = _IDS.set((seed, itertools.count()) if seed else None)
     if now is None:
         try:
@@ -99,9 +100,10 @@ _TASK_ID_SPACE = uuid.UUID("6f1d3c2e-5b8a-4e0f-9c7d-2a4b6e8f0a1c")
 def _task_id() -> uuid.UUID:
     """Return the id of a task SpiffWorkflow creates: random, or derived from the call's seed.
 
-    SpiffWorkflow gives every new task `uuid4()`. A host call that passes a seed (the case and
-    the journal seq of its change) gets the n-th id of that seed instead, so feeding the same
-    inputs to the same state (a restore from a snapshot and the journal's tail, or a replay)
+    SpiffWorkflow gives every new task `uuid4()`; every engine call (`_working_at`) makes that
+    name this function, which without a seed still answers `uuid4()`. A host call that passes
+    a seed (the case and the journal seq of its change) gets the n-th id of that seed instead,
+    so feeding the same inputs to the same state (a restore from snapshot and tail, or a replay)
     creates the very same task ids the live run stored in its inbox, timer and job rows.
     """
     seeded = _IDS.get()
@@ -110,8 +112,6 @@ def _task_id() -> uuid.UUID:
     seed, counter = seeded
     return uuid.uuid5(_TASK_ID_SPACE, f"{seed}/{next(counter)}")
 
-
-spiff_task_module.uuid4 = _task_id  # SpiffWorkflow.task's only source of task ids
 
 
 def change_seed(instance_id: str, first_seq: int) -> str:

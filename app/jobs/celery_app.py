@@ -15,7 +15,14 @@ A second message for the same job is harmless: only one worker wins the claim.
 import os
 
 from celery import Celery
+from flask import Config
 
+from app import config
+from app import create_app
+from app import scheduler
+from app import store
+from app.jobs import queue
+from app.jobs import runner
 from app.jobs.dispatch import Dispatcher
 
 celery = Celery("qyzmet")
@@ -47,9 +54,6 @@ def worker_settings():
     Read without building the Flask app, so that `celery worker` and `celery beat` know
     their broker, queue and schedule before they connect (the app is made on first task).
     """
-    from flask import Config
-
-    from app import config
     instance = config.ROOT / "instance"
     settings = Config(str(instance))
     settings.update(config.defaults(str(instance)))
@@ -78,7 +82,6 @@ class CeleryDispatcher(Dispatcher):
 def _app():
     """Return the worker's Flask app, made on first use (the worker's own configuration)."""
     if "app" not in _flask:
-        from app import create_app
         _flask["app"] = create_app()
     return _flask["app"]
 
@@ -90,7 +93,6 @@ def _worker_name(task) -> str:
 @celery.task(name="qyzmet.run_job", bind=True)
 def run_job(self, job_id: int) -> str:
     """Run job `job_id` as far as it goes (claim, call, record, apply)."""
-    from app.jobs import runner
     app = _app()
     with app.app_context():
         return runner.run(app.extensions["qyzmet"], job_id, _worker_name(self))
@@ -99,8 +101,6 @@ def run_job(self, job_id: int) -> str:
 @celery.task(name="qyzmet.sweep")
 def sweep() -> int:
     """Re-send every job that can run now; return how many were sent."""
-    from app import store
-    from app.jobs import queue
     app = _app()
     with app.app_context():
         rt = app.extensions["qyzmet"]
@@ -114,7 +114,6 @@ def sweep() -> int:
 @celery.task(name="qyzmet.fire_timers")
 def fire_timers() -> int:
     """Fire the timers due now (exactly once, beside any other scheduler)."""
-    from app import scheduler
     app = _app()
     with app.app_context():
         rt = app.extensions["qyzmet"]

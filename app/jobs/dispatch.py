@@ -8,7 +8,7 @@
 - `CeleryDispatcher` ("celery", `app.jobs.celery_app`): a message per job on Redis or RabbitMQ.
 
 Every dispatcher only *tells*: the job row is the truth, and a lost message is found again
-by the sweep (`runner.drain` in the embedded threads, the beat's `sweep` under Celery).
+by the sweep (the drains of the embedded threads, the beat's `sweep` under Celery).
 """
 
 import datetime
@@ -28,10 +28,12 @@ class Eager(Dispatcher):
 
     eager = True
 
+    def __init__(self, run):
+        self.run = run  # runner.run(rt, job_id, worker)
+
     def submit(self, rt, job_ids, *, at=None):
         """Run each job now if it is due; one not due yet waits for a drain."""
-        from app.jobs import runner  # the runner needs the services, which need this module
         if at is not None and at > rt.clock.now():
             return
         for job_id in job_ids:
-            runner.run(rt, job_id, "eager")
+            self.run(rt, job_id, "eager")

@@ -11,7 +11,6 @@ import threading
 
 from app import store
 from app.jobs import queue
-from app.jobs import runner
 from app.jobs.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -20,7 +19,8 @@ log = logging.getLogger(__name__)
 class Embedded(Dispatcher):
     """Wake the embedded worker threads when a commit makes jobs ready."""
 
-    def __init__(self):
+    def __init__(self, drain):
+        self.drain = drain  # runner.drain(rt, worker=…): run what can run now
         self.wake = threading.Event()
         self.stop = threading.Event()
 
@@ -41,7 +41,7 @@ class Embedded(Dispatcher):
             with app.app_context():
                 try:
                     rt = app.extensions["qyzmet"]
-                    runner.drain(rt, worker=name)
+                    self.drain(rt, worker=name)
                     with store.reading() as conn:
                         moment = queue.next_moment(conn)
                     if moment is not None:
