@@ -38,7 +38,7 @@ def defaults(instance_path: str) -> dict:
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
         # journal entries between stored snapshots of a case's workflow state: in between, a
         # change writes only its journal entries, and a restore replays the journal's tail
-        "STATE_SNAPSHOT_EVERY": 32,
+        "STATE_SNAPSHOT_EVERY": 16,
     }
 
 

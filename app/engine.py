@@ -333,6 +333,11 @@ def _advance(workflow) -> dict | None:
     return None
 
 
+def _catch_up_timers(workflow) -> dict | None:
+    """Fire the timers due by the call's `now` (and run what they make ready) before an input."""
+    return _advance(workflow) if _timers_waiting(workflow) else None
+
+
 def _engine_for(workflow, answer=None) -> list:
     """Give the workflow this call's script engine, before any task moves; return its journal.
 
@@ -516,7 +521,7 @@ def complete(workflow, task_id: str, data: dict, actor: str, *,
         raise LookupError(f"task {task_id} is not waiting for input")
     journal, waited = _prepare(workflow)
     with _working_at(now, seed):
-        earlier = _advance(workflow)  # what was due before `now` happens first
+        earlier = _catch_up_timers(workflow)  # what was due before `now` happens first
         task = find_ready_user_task(workflow, task_id)
         if task is None:
             raise LookupError(f"task {task_id} was ended by a timer before this input")
@@ -644,7 +649,7 @@ def deliver(workflow, task_id: str, answer: dict, *, now: datetime.datetime,
     `now` and run the engine on; an error answer makes the task fail (an incident)."""
     journal, waited = _prepare(workflow, answer)
     with _working_at(now, seed):
-        earlier = _advance(workflow)  # what was due before `now` happens first
+        earlier = _catch_up_timers(workflow)  # what was due before `now` happens first
         task = _task(workflow, task_id)
         if task is None or task.state != TaskState.READY or not _is_service(task):
             raise LookupError(f"service task {task_id} is not waiting for an answer")

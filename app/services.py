@@ -61,7 +61,7 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)  # the app's one "now"
     jobs: Dispatcher = field(default_factory=Dispatcher)  # runs the service tasks' jobs
     job_lease: float = 60.0  # seconds a worker holds a job before others presume it dead
-    snapshot_every: int = 32  # journal entries between stored state snapshots (1: every change)
+    snapshot_every: int = 16  # journal entries between stored state snapshots (1: every change)
 
 
 def _task_row(instance_id: str, manifest: dict, ready, wf, now: datetime.datetime) -> dict:
