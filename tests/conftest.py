@@ -160,11 +160,23 @@ def make_app(request, state_systems, pki_dir, database_uri):
     replays_every_case = request.node.get_closest_marker("edits_the_record") is None
     diverged = []
     for app in made:  # close pooled connections before the schemas go
+        _stop_background_threads(app)
         with app.app_context():
             if replays_every_case:
                 diverged += _cases_that_do_not_replay(app)
             db.engine.dispose()
     assert not diverged, f"cases of this test that do not replay: {diverged}"
+
+
+def _stop_background_threads(app) -> None:
+    """Stop an app's embedded scheduler and job workers, if it started them."""
+    stop = app.extensions.get("qyzmet_scheduler")
+    if stop is not None:
+        stop.set()
+    workers_stop = getattr(app.extensions["qyzmet"].jobs, "stop", None)
+    if workers_stop is not None:
+        workers_stop.set()
+        app.extensions["qyzmet"].jobs.wake.set()
 
 
 def _cases_that_do_not_replay(app) -> list:
