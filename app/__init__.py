@@ -8,16 +8,16 @@ from flask_migrate import Migrate
 
 import handlers
 from app import cli
-from app import clock
 from app import config
-from app import expressions
-from app import inputs
-from app import scheduler
-from app import security
 from app import sqlite
+from app.access import inputs
+from app.access import security
+from app.core import expressions
+from app.jobs import scheduler
 from app.jobs import workers
 from app.models import db
 from app.services import Runtime
+from app.timing import clock
 from app.views import api
 from app.views import web
 

@@ -12,9 +12,9 @@ from flask.cli import with_appcontext
 from sqlalchemy import inspect
 from sqlalchemy import text
 
-from app import auth
 from app import definitions
-from app import replay
+from app.access import auth
+from app.audit import replay
 from app.diagram import DiagramError
 from app.models import db
 

@@ -11,16 +11,16 @@ from flask import current_app
 from sqlalchemy import select
 
 import handlers
-from app import calendar
-from app import engine
 from app import forms
-from app import redaction
-from app import store
+from app.audit import redaction
+from app.core import engine
+from app.core import store
 from app.diagram import DiagramError
 from app.diagram import read_processes
 from app.forms import Form
 from app.models import ProcessDefinition
 from app.models import db
+from app.timing import calendar
 
 
 def _called(manifest: dict) -> set[str]:
@@ -155,7 +155,7 @@ class LoadedDefinition:
     """A deployed version as the services use it: parsed specs, manifest and forms.
 
     `forms` maps "<process>/<task>" to the version's own `Form`s; `secrets` are the names
-    the read views and the journal redact (app.redaction) for this version. `sha256` is the
+    the read views and the journal redact (app.audit.redaction) for this version. `sha256` is the
     version's, `fingerprint` its parts' digests with the code this process runs (each case
     records both when it starts).
     """

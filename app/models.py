@@ -15,7 +15,7 @@ db = SQLAlchemy()
 def utcnow() -> datetime.datetime:
     """Return the wall clock's time in UTC: only a column default of last resort.
 
-    Every write passes the Runtime's clock (`app.clock`) explicitly; nothing relies on this.
+    Every write passes the Runtime's clock (`app.timing.clock`) explicitly; nothing relies on this.
     """
     return datetime.datetime.now(datetime.UTC)
 
@@ -124,7 +124,8 @@ class Timer(db.Model):
     """A wait with a due moment: a BPMN timer event, or the deadline of a user task's step.
 
     Written in the transaction that starts the wait and closed in the one that ends it
-    (`app.timers`); the scheduler claims a due row with a conditional update (`app.scheduler`).
+    (`app.timing.timers`); the scheduler claims a due row with a conditional update
+    (`app.jobs.scheduler`).
     """
 
     id = db.Column(db.Integer, primary_key=True)

@@ -8,14 +8,13 @@ from sqlalchemy import select
 import handlers
 from app import audit
 from app import definitions
-from app import engine
 from app import forms
-from app import inputs
-from app import policy
-from app import redaction
-from app import store
-from app import timers
-from app.auth import Actor
+from app.access import inputs
+from app.access import policy
+from app.access.auth import Actor
+from app.audit import redaction
+from app.core import engine
+from app.core import store
 from app.jobs import queue as job_queue
 from app.models import AuditEvent
 from app.models import ProcessDefinition
@@ -26,6 +25,7 @@ from app.services import Forbidden
 from app.services import NotFound
 from app.services import Runtime
 from app.services import load_workflow
+from app.timing import timers
 
 
 def _iso(moment):

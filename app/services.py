@@ -10,25 +10,25 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 
-from app import auth
-from app import calendar
-from app import compaction
 from app import definitions
 from app import diagram
-from app import engine
 from app import forms
-from app import policy
-from app import reapply
-from app import redaction
-from app import store
-from app import timers
-from app.auth import Actor
-from app.clock import Clock
-from app.clock import SystemClock
+from app.access import auth
+from app.access import policy
+from app.access.auth import Actor
+from app.audit import redaction
+from app.core import compaction
+from app.core import engine
+from app.core import reapply
+from app.core import store
+from app.core.store import Conflict
 from app.definitions import DefinitionCache
 from app.jobs import queue as job_queue
 from app.jobs.dispatch import Dispatcher
-from app.store import Conflict
+from app.timing import calendar
+from app.timing import timers
+from app.timing.clock import Clock
+from app.timing.clock import SystemClock
 
 
 class NotFound(LookupError):
@@ -98,7 +98,7 @@ def persist(rt, instance_id, at, wf, snap, *, actor, manifest, events, open_ids,
     The instance row's `lock_version` check (optimistic locking) guards it all: Conflict
     when someone else moved the case first. `open_ids` are the user tasks that were ready at
     version `at`; the lock check guarantees the task rows still say so, since only this
-    function changes their state. The workflow is compacted (`app.compaction`) before it is
+    function changes their state. The workflow is compacted (`app.core.compaction`) before it is
     stored and cached. The jobs this change made ready are handed to the dispatcher after
     the commit (an outbox: a crash before that leaves them to the sweep).
     """

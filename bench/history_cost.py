@@ -35,8 +35,8 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from app import create_app
-from app import store
 from app.cli import prepare_demo
+from app.core import store
 from app.models import AuditEvent
 from app.models import ProcessInstance
 from app.models import db

@@ -44,7 +44,7 @@ def system_of(operator_id: str) -> str:
 
 
 # handler parameters that carry secrets (a portal session token, the applicant's signed request):
-# the journal and the read views show them only as a hash (app.redaction)
+# the journal and the read views show them only as a hash (app.audit.redaction)
 SECRET_PARAMETERS: frozenset[str] = frozenset({"session", "signed_request"})
 
 

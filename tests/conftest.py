@@ -19,11 +19,11 @@ from sqlalchemy.engine import make_url
 
 import reference
 from app import create_app
-from app import replay
+from app.audit import replay
 from app.cli import prepare_demo
-from app.clock import ManualClock
 from app.models import ProcessInstance
 from app.models import db
+from app.timing.clock import ManualClock
 from reference import nca
 from reference.server import ReferenceServer
 from tests.paths import PASSWORD

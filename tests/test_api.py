@@ -2,7 +2,7 @@
 
 import pytest
 
-from app import auth
+from app.access import auth
 from app.models import User
 from app.models import db
 from tests.paths import INTAKE

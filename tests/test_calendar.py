@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from app import calendar
+from app.timing import calendar
 
 ALMATY = datetime.timezone(datetime.timedelta(hours=5))
 

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from app import store
+from app.core import store
 from app.jobs import queue
 from tests.celery_workers import BROKERS
 from tests.celery_workers import Cluster

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
 
-from app import calendar
-from app import clock
 from app import create_app
-from app import engine
-from app import store
+from app.core import engine
+from app.core import store
+from app.timing import calendar
+from app.timing import clock
 from tests.conftest import CLOCK_START
 from tests.conftest import Api
 from tests.paths import START

@@ -8,10 +8,10 @@ from pathlib import Path
 from sqlalchemy import func
 from sqlalchemy import select
 
-from app import compaction
-from app import engine
-from app import replay
-from app import store
+from app.audit import replay
+from app.core import compaction
+from app.core import engine
+from app.core import store
 from app.models import ProcessInstance
 from app.models import db
 from tests.conftest import Api

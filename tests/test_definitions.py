@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import select
 
 import handlers
-from app import calendar
 from app import definitions
-from app import redaction
+from app.audit import redaction
 from app.diagram import DiagramError
 from app.models import ProcessDefinition
 from app.models import db
+from app.timing import calendar
 from tests.conftest import Api
 from tests.paths import INTAKE
 from tests.paths import PROCESS

@@ -8,8 +8,8 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import TaskDataEnvironment
 
-from app import engine
-from app import store
+from app.core import engine
+from app.core import store
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BPMN = Path(__file__).parent.parent / "bpmn"

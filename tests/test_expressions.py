@@ -2,8 +2,8 @@
 
 import pytest
 
-from app import expressions
-from app.expressions import ExpressionError
+from app.core import expressions
+from app.core.expressions import ExpressionError
 
 DATA = {"applicant_record": {"found": True, "name": "Abenov"}, "count": 3, "items": [1, 2]}
 

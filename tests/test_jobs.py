@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy import update
 
-from app import replay
+from app.audit import replay
 from app.jobs import queue
 from app.jobs import runner
 from app.models import AuditEvent

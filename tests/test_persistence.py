@@ -5,7 +5,7 @@ import datetime
 import pytest
 from sqlalchemy import select
 
-from app import store
+from app.core import store
 from app.models import AuditEvent
 from app.models import ProcessInstance
 from app.models import Task

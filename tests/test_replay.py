@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from app import definitions
-from app import expressions
-from app import reapply
-from app import replay
+from app.audit import replay
+from app.core import expressions
+from app.core import reapply
 from app.models import AuditEvent
 from app.models import ProcessDefinition
 from app.models import ProcessInstance

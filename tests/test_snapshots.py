@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy import update
 
-from app import reapply
-from app import replay
 from app import services
-from app import store
+from app.audit import replay
+from app.core import reapply
+from app.core import store
 from app.models import AuditEvent
 from app.models import ProcessInstance
 from app.models import db

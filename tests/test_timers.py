@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app import calendar
-from app import replay
-from app import scheduler
 from app import services
-from app.auth import Actor
+from app.access.auth import Actor
+from app.audit import replay
+from app.jobs import scheduler
 from app.models import AuditEvent
 from app.models import Timer
 from app.models import db
+from app.timing import calendar
 from tests.conftest import Api
 from tests.paths import START
 from tests.paths import TO_QUALIFICATION

@@ -19,10 +19,10 @@ from flask import Config
 
 from app import config
 from app import create_app
-from app import scheduler
-from app import store
+from app.core import store
 from app.jobs import queue
 from app.jobs import runner
+from app.jobs import scheduler
 from app.jobs.dispatch import Dispatcher
 
 celery = Celery("qyzmet")

@@ -9,7 +9,7 @@ import datetime
 import logging
 import threading
 
-from app import store
+from app.core import store
 from app.jobs import queue
 from app.jobs.dispatch import Dispatcher
 

@@ -16,8 +16,8 @@ from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
 
+from app.core.store import Conflict
 from app.models import Job
-from app.store import Conflict
 
 JOBS = Job.__table__
 QUEUED, RUNNING, ANSWERED, DONE, CANCELLED = "queued", "running", "answered", "done", "cancelled"

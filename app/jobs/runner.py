@@ -25,11 +25,11 @@ import time
 import orjson
 
 import handlers
-from app import engine
-from app import redaction
 from app import services
-from app import store
-from app.auth import Actor
+from app.access.auth import Actor
+from app.audit import redaction
+from app.core import engine
+from app.core import store
 from app.jobs import queue
 from handlers.errors import Unavailable
 

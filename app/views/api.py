@@ -11,15 +11,15 @@ from flask import request
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import NotFound
 
-from app import auth
-from app import clock
-from app import inputs
-from app import policy
 from app import queries
-from app import replay
 from app import services
+from app.access import auth
+from app.access import inputs
+from app.access import policy
+from app.audit import replay
+from app.core.store import Conflict
 from app.forms import FormMissing
-from app.store import Conflict
+from app.timing import clock
 from app.views import downloads
 from app.views.openapi import openapi_document
 from handlers import identifiers

@@ -7,7 +7,7 @@ not tell the truth about fails the build.
 
 from copy import deepcopy
 
-from app.clock import MAX_ADVANCE
+from app.timing.clock import MAX_ADVANCE
 
 PROCESS_KEY = "survey_license_east_kazakhstan_2016"
 HISTORY_PAGE_LIMIT = 500

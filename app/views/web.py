@@ -17,14 +17,14 @@ from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import HTTPException
 
-from app import auth
 from app import forms
-from app import inputs
-from app import policy
 from app import queries
-from app import security
 from app import services
-from app.store import Conflict
+from app.access import auth
+from app.access import inputs
+from app.access import policy
+from app.access import security
+from app.core.store import Conflict
 from app.views import downloads
 
 bp = Blueprint("web", __name__)

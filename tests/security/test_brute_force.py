@@ -4,7 +4,7 @@ known ones cost."""
 import pytest
 from werkzeug import security as werkzeug_security
 
-from app import auth
+from app.access import auth
 from tests.paths import PASSWORD
 from tests.security.web import sign_in
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from app import calendar
-from app import engine
-from app import expressions
-from app.expressions import ExpressionError
-from app.expressions import Limits
+from app.core import engine
+from app.core import expressions
+from app.core.expressions import ExpressionError
+from app.core.expressions import Limits
+from app.timing import calendar
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 FEW_MEGABYTES = 4 * 1024 * 1024

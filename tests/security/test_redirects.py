@@ -2,7 +2,7 @@
 
 import pytest
 
-from app import security
+from app.access import security
 from tests.security.web import csrf_of
 from tests.security.web import sign_in
 

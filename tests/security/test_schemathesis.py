@@ -20,7 +20,7 @@ import pytest
 import schemathesis
 from werkzeug.serving import make_server
 
-from app import auth
+from app.access import auth
 from tests.paths import ISSUE
 from tests.paths import START
 

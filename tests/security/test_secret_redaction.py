@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import handlers
-from app import redaction
+from app.audit import redaction
 from tests import portal
 
 FORMS = Path(__file__).parents[2] / "forms"

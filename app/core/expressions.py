@@ -21,7 +21,7 @@ import itertools
 import operator
 import re
 
-from app import calendar
+from app.timing import calendar
 
 
 class ExpressionError(ValueError):

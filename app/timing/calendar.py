@@ -23,7 +23,7 @@ import holidays
 
 from app.config import ROOT
 
-KEPT_DATA = Path(__file__).resolve().parent / "data" / "kz_calendar.json"
+KEPT_DATA = Path(__file__).resolve().parent.parent / "data" / "kz_calendar.json"
 ADMIN_DATA = ROOT / "instance" / "calendar.json"
 COUNTRY = "KZ"
 MAX_WORKING_DAYS = 3660  # about fourteen years: no regulated step is longer

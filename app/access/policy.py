@@ -15,7 +15,7 @@ from sqlalchemy import and_
 from sqlalchemy import false
 from sqlalchemy import true
 
-from app.auth import Actor
+from app.access.auth import Actor
 
 READ_ALL_ROLES = frozenset({"auditor", "admin"})
 INTEGRATION_ROLES = frozenset({"portal"})

@@ -1,10 +1,10 @@
 """SpiffWorkflow, wrapped: parse, start, run engine steps, complete user tasks, summarise.
 
 Everything here works on in-memory workflows and returns plain values; persistence is
-`app.store`, orchestration `app.services`. Two 3.2.0 defects are worked around here:
+`app.core.store`, orchestration `app.services`. Two 3.2.0 defects are worked around here:
 the engine loop and every task query walk `workflow.tasks` directly instead of the task
 iterator, whose depth limit of 1,000 hides READY tasks in long loops and makes
-`is_completed()` lie; and service-call errors are fixed in `app.script_engine`.
+`is_completed()` lie; and service-call errors are fixed in `app.core.script_engine`.
 
 SpiffWorkflow's timer events read the wall clock themselves (`datetime.now` in
 `bpmn/specs/event_definitions/timer.py`). Here they read the `now` the host passes into every
@@ -38,11 +38,11 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
 
-from app import compaction
-from app import redaction
 from app.audit import canonical_json
+from app.audit import redaction
+from app.core import compaction
+from app.core.script_engine import ScriptEngine
 from app.diagram import DiagramError
-from app.script_engine import ScriptEngine
 
 
 @dataclass(frozen=True)

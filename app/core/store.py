@@ -2,7 +2,7 @@
 
 The process spec is stored once per definition version (`ProcessDefinition.specs`) and kept
 parsed in memory; an instance row holds only the workflow's own state, and only its live part:
-`services._persist` compacts the workflow (`app.compaction`) before `dump_state`, so the state
+`services._persist` compacts the workflow (`app.core.compaction`) before `dump_state`, so the state
 written and restored is bounded by the case's open work, not its history. What the engine
 still counts in dropped tasks (completed tasks per element, for occurrences) is written with
 the state under `CARRIED_KEY` and restored with it. Engine work happens
@@ -36,7 +36,7 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from app import audit
-from app import compaction
+from app.core import compaction
 from app.models import AuditEvent
 from app.models import ProcessInstance
 from app.models import Task

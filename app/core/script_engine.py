@@ -1,10 +1,10 @@
 """The script engine SpiffWorkflow calls for expressions, scripts and service tasks.
 
-Expressions and scripts go through the restricted evaluator in `app.expressions`.
+Expressions and scripts go through the restricted evaluator in `app.core.expressions`.
 Service tasks never call a state system here: they run as jobs (`app.jobs`). The engine
 stops at a READY service task; a worker calls the handler and commits its answer, then
 `engine.deliver` runs the task with that one answer, which `ScriptEngine.call_service`
-hands to SpiffWorkflow. A replay (`app.replay`) delivers the journal's recorded answers
+hands to SpiffWorkflow. A replay (`app.audit.replay`) delivers the journal's recorded answers
 the same way, so no state system is ever called twice for one job.
 """
 
@@ -16,9 +16,9 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScript
 from SpiffWorkflow.util.task import TaskState
 
 import handlers
-from app import compaction
-from app import expressions
-from app import redaction
+from app.audit import redaction
+from app.core import compaction
+from app.core import expressions
 
 
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):

@@ -4,8 +4,8 @@ The journal holds every input from outside the engine: the start data, form subm
 element and occurrence, retries, timer firings and the state systems' answers (each applied by a
 `service_applied` entry). `changes` groups journal rows into those inputs, each with the state
 digest its change recorded; a `Feeder` applies them one by one with the recorded moments. A
-replay (`app.replay`) feeds a whole journal to a fresh workflow and compares every digest; a
-restore (`app.store.load`) feeds the tail written after the last state snapshot.
+replay (`app.audit.replay`) feeds a whole journal to a fresh workflow and compares every digest; a
+restore (`app.core.store.load`) feeds the tail written after the last state snapshot.
 """
 
 import datetime
@@ -13,10 +13,10 @@ import datetime
 import orjson
 
 import handlers
-from app import compaction
-from app import engine
-from app import redaction
 from app.audit import canonical_json
+from app.audit import redaction
+from app.core import compaction
+from app.core import engine
 
 # journal entries the engine produced (outputs); everything else is an input or a note
 OUTPUTS = frozenset({"service_called", "service_unavailable", "service_refused",
@@ -64,7 +64,7 @@ def moment(text: str) -> datetime.datetime:
 
 class Feeder:
     """Feeds recorded inputs to a workflow: from its start (a replay) or from a stored state
-    (the journal's tail after a snapshot, `app.store`). `answers` maps job ids to
+    (the journal's tail after a snapshot, `app.core.store`). `answers` maps job ids to
     (the request recorded, or None to skip that check; the answer applied)."""
 
     def __init__(self, instance_id: str, specs: tuple, answers: dict, workflow=None):

@@ -10,7 +10,7 @@ subtree, its ancestors up to the new root, and a finished root above it whose da
 inherits; the completed end events (`engine._outcome`), the last completed task and the task
 changed last (`engine.current_data`); the split a kept boundary or start join looks up. What the
 engine counts in dropped tasks, the completed tasks of each element (`occurrence`), is carried in
-a per-element counter that `app.store` writes with the state. Compaction is skipped, keeping
+a per-element counter that `app.core.store` writes with the state. Compaction is skipped, keeping
 everything, where dropped tasks could still change what the engine does: a dropped parallel or
 inclusive gateway that live work can reach again (apart from a parallel gateway on the root's
 own ancestry, which SpiffWorkflow ignores), a dropped subprocess that is not finished, and
@@ -32,7 +32,7 @@ _KEPT_STATES = TaskState.NOT_FINISHED_MASK | TaskState.ERROR
 def completed_counts(workflow) -> Counter:
     """Return the top workflow's counter of completed tasks compaction dropped.
 
-    Keyed by (process spec name, BPMN id); `app.store` writes and restores it with the state.
+    Keyed by (process spec name, BPMN id); `app.core.store` writes and restores it with the state.
     """
     top = getattr(workflow, "top_workflow", workflow)
     counts = top.__dict__.get(CARRIED)

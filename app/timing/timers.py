@@ -4,7 +4,7 @@
 the instance's guarded write: it adds a row for each wait that began (a timer event now
 waiting, a new user task whose step has a `duration`), moves a cycle's next due moment, and
 closes the rows of waits that ended (a timer that fired inside the operation, a completed or
-cancelled task, a boundary timer cancelled with its task). The scheduler (`app.scheduler`)
+cancelled task, a boundary timer cancelled with its task). The scheduler (`app.jobs.scheduler`)
 claims a due row with `claim`, a conditional update that only one claimant can win.
 """
 
@@ -15,10 +15,10 @@ from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
 
-from app import calendar
-from app import engine
+from app.core import engine
+from app.core.store import Conflict
 from app.models import Timer
-from app.store import Conflict
+from app.timing import calendar
 
 BPMN_TIMER = "bpmn_timer"
 STEP_DEADLINE = "step_deadline"
@@ -79,7 +79,7 @@ def keep_in_step(conn, instance_id: str, wf, *, ready_ids: set[str], new_tasks: 
     `ready_ids` are the user tasks open now, `new_tasks` the task rows just inserted. `fired`
     is the row the scheduler is firing: it must still be waiting, else Conflict (another
     scheduler fired it first) and the caller's transaction writes nothing. `fired_timers`
-    are the ids of the timer events that fired, read before compaction (`app.compaction`)
+    are the ids of the timer events that fired, read before compaction (`app.core.compaction`)
     dropped them from `wf`; without it `wf` itself is asked.
     """
     if fired is not None and not claim(conn, fired, now):

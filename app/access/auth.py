@@ -3,7 +3,7 @@
 A credential is a random secret held by the client; the database keeps only its sha256, who
 it belongs to, when it expires and whether it was revoked, so logout, `DELETE /api/v1/auth/
 token`, an admin or a password change ends it at once, in every process that serves it.
-Who may do what with an actor is `app.policy`.
+Who may do what with an actor is `app.access.policy`.
 """
 
 import datetime

@@ -23,9 +23,9 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from app import services
-from app import store
-from app import timers
+from app.core import store
 from app.models import Task
+from app.timing import timers
 
 log = logging.getLogger(__name__)
 EMBEDDED = "embedded"

@@ -12,11 +12,11 @@ the divergence.
 
 from sqlalchemy import select
 
-from app import engine
 from app import forms
-from app import policy
-from app import reapply
-from app import store
+from app.access import policy
+from app.core import engine
+from app.core import reapply
+from app.core import store
 from app.diagram import DiagramError
 from app.models import ProcessDefinition
 from app.services import Forbidden
