@@ -51,7 +51,9 @@ def create_app(test_config=None):
                                        handlers.HANDLERS, retry_delay=app.config["RETRY_DELAY"],
                                        clock=app_clock, jobs=workers.dispatcher_for(app.config),
                                        job_lease=app.config["JOB_LEASE"],
-                                       snapshot_every=app.config["STATE_SNAPSHOT_EVERY"])
+                                       snapshot_every=app.config["STATE_SNAPSHOT_EVERY"],
+                                       snapshot_after_replaying=app.config[
+                                           "STATE_SNAPSHOT_AFTER_REPLAYING"])
     cli.init_app(app)
     workers.init_app(app)
     scheduler.init_app(app)

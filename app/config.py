@@ -39,6 +39,9 @@ def defaults(instance_path: str) -> dict:
         # journal entries between stored snapshots of a case's workflow state: in between, a
         # change writes only its journal entries, and a restore replays the journal's tail
         "STATE_SNAPSHOT_EVERY": 16,
+        # ... and a change to a case restored from the database by replaying at least this many
+        # changes stores one too (0: after any restore; cases read cold keep short tails)
+        "STATE_SNAPSHOT_AFTER_REPLAYING": 0,
     }
 
 

@@ -62,6 +62,7 @@ class Runtime:
     jobs: Dispatcher = field(default_factory=Dispatcher)  # runs the service tasks' jobs
     job_lease: float = 60.0  # seconds a worker holds a job before others presume it dead
     snapshot_every: int = 16  # journal entries between stored state snapshots (1: every change)
+    snapshot_after_replaying: int = 0  # a restore that fed this many changes: snapshot next
 
 
 def _task_row(instance_id: str, manifest: dict, ready, wf, now: datetime.datetime) -> dict:
@@ -106,9 +107,9 @@ def persist(rt, instance_id, at, wf, snap, *, actor, manifest, events, open_ids,
                 for ready in snap.ready if ready.id not in open_ids]
     journal = _with_digest(events + _outcome_events(snap), wf, snap, secrets)
     fired_timers = engine.fired_timer_ids(wf)  # before compaction drops the timers that fired
-    calls = engine.pending_calls(wf)
     compaction.compact(wf)  # the state stored and the workflow cached: the live part only
-    state = {"state": store.dump_state(wf) if _snapshot_due(rt, at, journal, snap) else None,
+    due = _snapshot_due(rt, at, journal, snap, wf)
+    state = {"state": store.dump_state(wf) if due else None,
              "status": snap.status, "outcome": snap.outcome, "incident": snap.incident,
              "serializer_version": store.SERIALIZER_VERSION}
     with store.writing() as conn:
@@ -124,21 +125,32 @@ def persist(rt, instance_id, at, wf, snap, *, actor, manifest, events, open_ids,
         timers.keep_in_step(conn, instance_id, wf, ready_ids={t.id for t in snap.ready},
                             new_tasks=new_rows, manifest=manifest, now=now, fired=fired_timer,
                             fired_timers=fired_timers)
-        new_jobs = job_queue.keep_in_step(conn, instance_id, calls, now=now, applied=applied_job)
+        new_jobs = job_queue.keep_in_step(conn, instance_id, snap.calls, now=now,
+                                          applied=applied_job)
     rt.live.put(instance_id, version, wf)
     if new_jobs:
         rt.jobs.submit(rt, new_jobs)
 
 
-def _snapshot_due(rt: Runtime, at: store.Version, journal: list, snap) -> bool:
+_REPLAYED = "_qyzmet_replayed"  # on a restored workflow: the tail's changes it was fed
+
+
+def _snapshot_due(rt: Runtime, at: store.Version, journal: list, snap, wf) -> bool:
     """Tell whether this change stores the whole state, or leaves its input to the journal.
 
     A new case, a case that stops running, a state of unknown age, and every
-    `STATE_SNAPSHOT_EVERY` journal entries store a snapshot; in between, a restore reads the
-    snapshot and feeds it the journal's tail (its inputs are all there, with their answers).
+    `STATE_SNAPSHOT_EVERY` journal entries store a snapshot; so does a change to a workflow
+    that was restored from the database by feeding it `STATE_SNAPSHOT_AFTER_REPLAYING`
+    changes or more (0: any restore; a case read cold, by another worker or after a restart,
+    should not pay for its tail again and again). In
+    between, a restore reads the snapshot and feeds it the journal's tail (its inputs are all
+    there, with their answers).
     """
     if at.state_seq is None or at.journal_seq == 0 or snap.status != "running":
         return True
+    replayed = wf.__dict__.pop(_REPLAYED, None)  # None: the workflow came from memory
+    if replayed is not None and replayed >= rt.snapshot_after_replaying:
+        return True  # restored from the database: cases read cold keep short tails
     return at.journal_seq + len(journal) - at.state_seq >= rt.snapshot_every
 
 
@@ -228,11 +240,13 @@ def load_workflow(rt: Runtime, conn, instance_id: str, lock_version: int, defini
     definition = rt.definitions.get(definition_id)
     stored = store.read_state(conn, instance_id)
     wf = store.load_state(stored.state, definition.specs)
+    fed = 0
     if stored.journal_seq > stored.state_seq:
-        reapply.catch_up(instance_id, wf, definition.specs,
-                         store.read_tail(conn, instance_id, stored.state_seq),
-                         answers=job_queue.answers_of(conn, instance_id),
-                         secrets=definition.secrets)
+        fed = reapply.catch_up(instance_id, wf, definition.specs,
+                               store.read_tail(conn, instance_id, stored.state_seq),
+                               answers=job_queue.answers_of(conn, instance_id),
+                               secrets=definition.secrets)
+    wf.__dict__[_REPLAYED] = fed  # read by the next write: a snapshot spares the next restore
     return wf
 
 

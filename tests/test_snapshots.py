@@ -31,13 +31,13 @@ def _row(app, instance_id):
 
 def _cold(app):
     """Keep no workflow in memory: every call restores from the database."""
-    app.extensions["qyzmet"].live.capacity = 0
+    app.extensions["qyzmet"].live = store.LiveWorkflows(capacity=0)
 
 
 @pytest.fixture
 def loop_app(make_app, tmp_path):
     app = make_app(tmp_path, BPMN_DIR=str(CORRECTIONS), FORMS_DIR=str(CORRECTIONS / "forms"),
-                   STATE_SNAPSHOT_EVERY=5)
+                   STATE_SNAPSHOT_EVERY=5, STATE_SNAPSHOT_AFTER_REPLAYING=1000)
     _cold(app)
     return app
 
@@ -66,7 +66,8 @@ def test_snapshots_are_written_every_n_entries_and_restores_replay_the_tail(loop
 
 def test_a_licence_case_runs_to_its_end_restoring_every_step_from_snapshot_and_tail(
         make_app, tmp_path):
-    app = make_app(tmp_path, STATE_SNAPSHOT_EVERY=1000)  # only the start and the end store it
+    # only the start and the end store the state, however long the tails restores replay
+    app = make_app(tmp_path, STATE_SNAPSHOT_EVERY=1000, STATE_SNAPSHOT_AFTER_REPLAYING=1000)
     _cold(app)
     api = Api(app.test_client())
     instance_id = api.start(START)
@@ -81,7 +82,7 @@ def test_a_licence_case_runs_to_its_end_restoring_every_step_from_snapshot_and_t
 
 @pytest.mark.edits_the_record
 def test_an_altered_tail_is_refused_not_restored(make_app, tmp_path):
-    app = make_app(tmp_path, STATE_SNAPSHOT_EVERY=1000)
+    app = make_app(tmp_path, STATE_SNAPSHOT_EVERY=1000, STATE_SNAPSHOT_AFTER_REPLAYING=1000)
     _cold(app)
     api = Api(app.test_client())
     instance_id = api.start(START)
@@ -102,3 +103,16 @@ def test_an_altered_tail_is_refused_not_restored(make_app, tmp_path):
         with store.reading() as conn, pytest.raises(reapply.TailMismatch, match="disagree"):
             services.load_workflow(rt, conn, instance_id, instance.lock_version,
                                    instance.definition_id)
+
+
+def test_a_case_read_cold_gets_a_snapshot_at_its_next_change(make_app, tmp_path):
+    app = make_app(tmp_path, STATE_SNAPSHOT_EVERY=1000, STATE_SNAPSHOT_AFTER_REPLAYING=2)
+    api = Api(app.test_client())
+    instance_id = api.start(START)
+    api.walk(instance_id, ISSUE[:3])  # kept in memory: no restore, the inputs stay in the tail
+    behind = _row(app, instance_id)
+    assert behind.state_seq < behind.journal_seq
+    _cold(app)  # another worker, or a restart: the next change restores from snapshot + tail
+    api.walk(instance_id, ISSUE[3:4])
+    caught_up = _row(app, instance_id)
+    assert caught_up.state_seq == caught_up.journal_seq

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from flask import current_app
+from sqlalchemy import bindparam
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
@@ -142,12 +143,16 @@ def actor_for(secret, kind: str, directory: Directory, *,
     """Return the actor of a credential live at `now` (unexpired, unrevoked), else None."""
     if not isinstance(secret, str) or not secret.startswith("qz_") or len(secret) > 100:
         return None
-    query = select(CREDENTIALS.c.username).where(
-        CREDENTIALS.c.digest == _digest(secret), CREDENTIALS.c.kind == kind,
-        CREDENTIALS.c.revoked_at.is_(None), CREDENTIALS.c.expires_at > _moment(now))
     with db.engine.connect() as conn:
-        username = conn.execute(query).scalar()
+        username = conn.execute(_LIVE_CREDENTIAL, {"digest": _digest(secret), "kind": kind,
+                                                   "now": _moment(now)}).scalar()
     return directory.find(username) if username else None
+
+
+# built once: constructing the statement cost more than running it, on every request
+_LIVE_CREDENTIAL = select(CREDENTIALS.c.username).where(
+    CREDENTIALS.c.digest == bindparam("digest"), CREDENTIALS.c.kind == bindparam("kind"),
+    CREDENTIALS.c.revoked_at.is_(None), CREDENTIALS.c.expires_at > bindparam("now"))
 
 
 def revoke(secret, *, now: datetime.datetime | None = None) -> bool:

@@ -65,6 +65,7 @@ class Snapshot:
     ready: list[ReadyTask]
     incident: dict | None = None
     events: list = field(default_factory=list)
+    calls: list = field(default_factory=list)  # READY service tasks (pending_calls)
 
 
 _PARAMS = "qyzmet_service_params"  # a READY service task's evaluated request (internal data)
@@ -389,7 +390,7 @@ def summarize(workflow, incident=None, journal=None) -> Snapshot:
     unfinished = any(t.state & TaskState.NOT_FINISHED_MASK for t in workflow.tasks.values())
     outcome = _outcome(workflow)
     status = "incident" if incident else ("completed" if outcome and not unfinished else "running")
-    return Snapshot(status, outcome, ready, incident, journal or [])
+    return Snapshot(status, outcome, ready, incident, journal or [], pending_calls(workflow))
 
 
 def state_view(workflow, snap: Snapshot) -> dict:
@@ -397,7 +398,7 @@ def state_view(workflow, snap: Snapshot) -> dict:
     and service tasks keyed by (process, element, occurrence) with their data (and a service
     task's request), and the workflow's data."""
     ready = sorted(snap.ready, key=lambda r: (r.process_key, r.bpmn_id, r.occurrence))
-    calls = sorted(pending_calls(workflow), key=lambda c: (c.process_key, c.bpmn_id, c.occurrence))
+    calls = sorted(snap.calls, key=lambda c: (c.process_key, c.bpmn_id, c.occurrence))
     return {"status": snap.status, "outcome": snap.outcome,
             "incident": (snap.incident or {}).get("task"),
             "ready": [{"process": r.process_key, "bpmn_id": r.bpmn_id,

@@ -130,15 +130,16 @@ class TailMismatch(RuntimeError):
 
 
 def catch_up(instance_id: str, workflow, specs: tuple, tail: list, *, answers: dict,
-             secrets) -> "engine.Snapshot":
-    """Feed the journal rows written after a state snapshot to the restored `workflow`.
+             secrets) -> int:
+    """Feed the journal rows written after a state snapshot to the restored `workflow`;
+    return how many state changes were fed.
 
     `answers` maps job ids to their applied answers (from the job rows). The digest the last
     change recorded must match the state reached; TailMismatch says where it does not.
     """
     feeder = Feeder(instance_id, specs, {job: (None, answer) for job, answer in answers.items()},
                     workflow)
-    expected = None
+    expected, fed = None, 0
     for change in changes(tail):
         refused = feeder.apply(change)
         compaction.compact(workflow)  # as the live change did before it stored and cached
@@ -146,10 +147,10 @@ def catch_up(instance_id: str, workflow, specs: tuple, tail: list, *, answers: d
             raise TailMismatch(f"event {change['seq']} ({change['type']}) cannot be applied "
                                f"to the stored state: {refused}")
         if change["digest"] is not None:
-            expected = change
+            expected, fed = change, fed + 1
     if expected is not None:
         actual = engine.state_digest(workflow, feeder.snap, secrets)
         if actual != expected["digest"]:
             raise TailMismatch(f"the stored state and the journal disagree at event "
                                f"{expected['seq']} ({expected['type']})")
-    return feeder.snap
+    return fed

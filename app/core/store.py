@@ -13,6 +13,7 @@ two concurrent completions one wins and the other gets `Conflict`.
 import base64
 import dataclasses
 import datetime
+import functools
 import json
 import threading
 import zlib
@@ -31,6 +32,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task as SpiffTask
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam
+from sqlalchemy import case
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
@@ -221,7 +223,11 @@ _WRITE_INSTANCE = update(INSTANCES).where(*_GUARD).values(
     **_MOVE_ON, **_OUTCOME, state=bindparam("state"), state_seq=bindparam("journal_seq"),
     serializer_version=bindparam("serializer"))
 _WRITE_OUTCOME = update(INSTANCES).where(*_GUARD).values(**_MOVE_ON, **_OUTCOME)
-_ADVANCE_INSTANCE = update(INSTANCES).where(*_GUARD).values(**_MOVE_ON)
+# a journal-only change (a claim, a state system's answer, a notice) leaves the workflow as it
+# was: a snapshot current before it stays current after it (no tail to read on restore)
+_ADVANCE_INSTANCE = update(INSTANCES).where(*_GUARD).values(
+    **_MOVE_ON, state_seq=case((INSTANCES.c.state_seq == INSTANCES.c.journal_seq,
+                                bindparam("journal_seq")), else_=INSTANCES.c.state_seq))
 _READ_TASK = (select(TASKS.c.id, TASKS.c.instance_id, TASKS.c.process_key, TASKS.c.bpmn_id,
                      TASKS.c.lane, TASKS.c.state, TASKS.c.assignee, INSTANCES.c.lock_version,
                      INSTANCES.c.definition_id, INSTANCES.c.journal_seq, INSTANCES.c.journal_hash,
@@ -322,8 +328,14 @@ def version_of(row) -> Version:
 
 def read_instance(conn, instance_id: str, *columns: str):
     """Return the named columns of an instance row, or None."""
-    return conn.execute(select(*(INSTANCES.c[c] for c in columns))
-                                 .where(INSTANCES.c.id == instance_id)).first()
+    return conn.execute(_reading(columns), {"instance_id": instance_id}).first()
+
+
+@functools.lru_cache(maxsize=64)
+def _reading(columns: tuple):
+    """Return the statement reading these columns of an instance (built once per set)."""
+    return select(*(INSTANCES.c[c] for c in columns)).where(
+        INSTANCES.c.id == bindparam("instance_id"))
 
 
 def read_task(conn, task_id: str):

@@ -11,6 +11,7 @@ import datetime
 
 import orjson
 from sqlalchemy import and_
+from sqlalchemy import bindparam
 from sqlalchemy import insert
 from sqlalchemy import or_
 from sqlalchemy import select
@@ -23,6 +24,30 @@ JOBS = Job.__table__
 QUEUED, RUNNING, ANSWERED, DONE, CANCELLED = "queued", "running", "answered", "done", "cancelled"
 ACTIVE = (QUEUED, RUNNING, ANSWERED)
 MAX_RETRIES = 5  # whatever the diagram says, at most 1 + 5 attempts
+
+# Statements built once with bound parameters: constructing them costs more than running them.
+_ID, _NOW = JOBS.c.id == bindparam("job_id"), bindparam("now")
+_ACTIVE_OF = select(JOBS.c.id, JOBS.c.task_id).where(
+    JOBS.c.instance_id == bindparam("instance_id"), JOBS.c.state.in_(ACTIVE))
+_INSERT = insert(JOBS)
+_READ = select(JOBS).where(_ID)
+_MOVE = {expected: update(JOBS).where(_ID, JOBS.c.state.in_(expected)).values(
+    state=bindparam("new_state"), lease_until=None, updated_at=_NOW)
+    for expected in ((ANSWERED,), ACTIVE)}
+_CLAIMABLE = or_(and_(JOBS.c.state == QUEUED, JOBS.c.run_after <= _NOW),
+                 and_(JOBS.c.state == RUNNING, JOBS.c.lease_until < _NOW))
+_CLAIM = update(JOBS).where(_ID, _CLAIMABLE).values(
+    state=RUNNING, worker=bindparam("claimant"), lease_until=bindparam("until"),
+    attempts=JOBS.c.attempts + 1, updated_at=_NOW)
+# a worker's write: the job is still running, by it, in this attempt
+_HELD = (_ID, JOBS.c.state == RUNNING, JOBS.c.worker == bindparam("claimant"),
+         JOBS.c.attempts == bindparam("attempt"))
+_ANSWER = update(JOBS).where(*_HELD).values(
+    state=ANSWERED, answer=bindparam("answer_json"), lease_until=None,
+    last_error=bindparam("error"), updated_at=_NOW)
+_REQUEUE = update(JOBS).where(*_HELD).values(
+    state=QUEUED, run_after=bindparam("retry_at"), lease_until=None, worker=None,
+    last_error=bindparam("error"), updated_at=_NOW)
 
 
 def _row(instance_id: str, call, now: datetime.datetime) -> dict:
@@ -45,56 +70,44 @@ def keep_in_step(conn, instance_id: str, calls: list, *, now: datetime.datetime,
     if applied is not None and not _move(conn, applied, (ANSWERED,), DONE, now):
         raise Conflict(f"job {applied} was applied by another worker")
     pending = {call.task_id: call for call in calls}
-    active = conn.execute(select(JOBS.c.id, JOBS.c.task_id).where(
-        JOBS.c.instance_id == instance_id, JOBS.c.state.in_(ACTIVE))).all()
-    for row in active:
+    for row in conn.execute(_ACTIVE_OF, {"instance_id": instance_id}).all():
         if pending.pop(row.task_id, None) is None:
             _move(conn, row.id, ACTIVE, CANCELLED, now)
-    return [conn.execute(insert(JOBS).values(_row(instance_id, call, now))).inserted_primary_key[0]
+    return [conn.execute(_INSERT, _row(instance_id, call, now)).inserted_primary_key[0]
             for call in pending.values()]
 
 
 def _move(conn, job_id: int, expected: tuple, state: str, now) -> bool:
-    return conn.execute(update(JOBS).where(JOBS.c.id == job_id, JOBS.c.state.in_(expected))
-                        .values(state=state, lease_until=None, updated_at=now)).rowcount == 1
+    return conn.execute(_MOVE[expected], {"job_id": job_id, "new_state": state,
+                                          "now": now}).rowcount == 1
 
 
 def read(conn, job_id: int):
     """Return a job row, or None."""
-    return conn.execute(select(JOBS).where(JOBS.c.id == job_id)).first()
-
-
-def _claimable(now):
-    return or_(and_(JOBS.c.state == QUEUED, JOBS.c.run_after <= now),
-               and_(JOBS.c.state == RUNNING, JOBS.c.lease_until < now))
+    return conn.execute(_READ, {"job_id": job_id}).first()
 
 
 def claim(conn, job_id: int, worker: str, now: datetime.datetime, lease: float) -> bool:
     """Take a due job (or one whose worker's lease ran out) for `worker`; tell if it won."""
     until = now + datetime.timedelta(seconds=lease)
-    return conn.execute(update(JOBS).where(JOBS.c.id == job_id, _claimable(now)).values(
-        state=RUNNING, worker=worker, lease_until=until, attempts=JOBS.c.attempts + 1,
-        updated_at=now)).rowcount == 1
+    return conn.execute(_CLAIM, {"job_id": job_id, "claimant": worker, "until": until,
+                                 "now": now}).rowcount == 1
 
 
-def _held(job):
-    """The guard of a worker's write: the job is still running, by it, in this attempt."""
-    return (JOBS.c.id == job.id, JOBS.c.state == RUNNING, JOBS.c.worker == job.worker,
-            JOBS.c.attempts == job.attempts)
+def _held(job) -> dict:
+    return {"job_id": job.id, "claimant": job.worker, "attempt": job.attempts}
 
 
 def answer(conn, job, answer: dict, now: datetime.datetime) -> bool:
     """Store the handler's final answer of a running job; False if its lease was lost."""
-    return conn.execute(update(JOBS).where(*_held(job)).values(
-        state=ANSWERED, answer=orjson.dumps(answer).decode(), lease_until=None,
-        last_error=answer.get("error"), updated_at=now)).rowcount == 1
+    return conn.execute(_ANSWER, {**_held(job), "answer_json": orjson.dumps(answer).decode(),
+                                  "error": answer.get("error"), "now": now}).rowcount == 1
 
 
 def requeue(conn, job, error: str, run_after: datetime.datetime, now) -> bool:
     """Put a running job back to wait for `run_after` after a transient failure."""
-    return conn.execute(update(JOBS).where(*_held(job)).values(
-        state=QUEUED, run_after=run_after, lease_until=None, worker=None, last_error=error,
-        updated_at=now)).rowcount == 1
+    return conn.execute(_REQUEUE, {**_held(job), "retry_at": run_after, "error": error,
+                                   "now": now}).rowcount == 1
 
 
 def cancel(conn, job_id: int, now: datetime.datetime) -> bool:
@@ -104,10 +117,11 @@ def cancel(conn, job_id: int, now: datetime.datetime) -> bool:
 
 def runnable(conn, now: datetime.datetime, limit: int = 100, instance_id: str | None = None):
     """Return the ids of jobs a worker could take now: due, lease expired, or to be applied."""
-    query = select(JOBS.c.id).where(or_(_claimable(now), JOBS.c.state == ANSWERED))
+    query = select(JOBS.c.id).where(or_(_CLAIMABLE, JOBS.c.state == ANSWERED))
     if instance_id is not None:
         query = query.where(JOBS.c.instance_id == instance_id)
-    return list(conn.execute(query.order_by(JOBS.c.run_after, JOBS.c.id).limit(limit)).scalars())
+    query = query.order_by(JOBS.c.run_after, JOBS.c.id).limit(limit)
+    return list(conn.execute(query, {"now": now}).scalars())
 
 
 def next_moment(conn) -> datetime.datetime | None:

@@ -58,9 +58,8 @@ def run(rt, job_id: int, worker: str) -> str:
         if job.state != queue.ANSWERED:
             if not queue.claim(conn, job_id, worker, rt.clock.now(), rt.job_lease):
                 return "busy"
+            job = queue.read(conn, job_id)  # as claimed: this worker, this attempt
     if job.state != queue.ANSWERED:
-        with store.reading() as conn:
-            job = queue.read(conn, job_id)
         outcome = _call_and_record(rt, job)
         if outcome != "answered":
             return outcome
@@ -122,11 +121,10 @@ def _delay(rt, job) -> float:
 def _record(rt, job, event, answer, *, retry_at, now) -> str:
     """Commit the attempt's journal entry with the job's new state, guarded by the lease."""
     for _ in range(_RECORD_TRIES):
-        with store.reading() as conn:
-            row = store.read_instance(conn, job.instance_id, "lock_version", "journal_seq",
-                                      "journal_hash")
         try:
             with store.writing() as conn:
+                row = store.read_instance(conn, job.instance_id, "lock_version", "journal_seq",
+                                          "journal_hash")
                 version = store.write_change(conn, job.instance_id, store.version_of(row),
                                              [event], actor=WORKER.username, now=now)
                 if answer is not None:
