@@ -29,6 +29,8 @@ def live_server(tmp_path_factory, state_systems, pki_dir, schemas):
                                     else f"sqlite:///{root / 'qyzmet.sqlite'}"),
         "REFERENCE_URL": state_systems.url, "PKI_DIR": str(pki_dir),
         "TRUST_CHAIN": str(pki_dir / "ca-chain.pem"), "KEYS_DIR": str(root / "keys"),
+        # as `./qyzmet serve` runs: job worker threads beside the server
+        "JOBS": "embedded", "JOB_POLL_INTERVAL": 0.2,
     })
     with app.app_context():
         from app.cli import prepare_demo  # noqa: PLC0415 - needs the app context
@@ -42,6 +44,7 @@ def live_server(tmp_path_factory, state_systems, pki_dir, schemas):
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+        app.extensions["qyzmet"].jobs.stop.set()
         with app.app_context():
             db.engine.dispose()
 

@@ -1,6 +1,7 @@
 """The survey-licence service driven through the staff web UI in headless Chromium."""
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import Page
@@ -74,10 +75,20 @@ def start_application(page: Page, values: dict, expected: int = 302) -> None:
     submit(page, page.get_by_role("button", name="Start the application"), expected)
 
 
+def reload_until(page: Page, url: str, ready) -> None:
+    """Load `url` again until `ready(page)` holds: the state systems answer in the background
+    (service tasks are jobs), so a page shows their effect a moment after the click."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    goto(page, url)
+    while not ready(page) and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+        goto(page, url)
+
+
 def open_task(page: Page, instance_id: str, bpmn_id: str) -> None:
     """Open, from the inbox, the ready task bpmn_id that belongs to this instance."""
-    goto(page, "/")
     links = page.get_by_test_id(f"open-{bpmn_id}")
+    reload_until(page, "/", lambda _: links.count() > 0)
     expect(links.first).to_be_visible(timeout=TIMEOUT_MS)
     for href in [link.get_attribute("href") for link in links.all()]:
         goto(page, href)
@@ -111,8 +122,9 @@ def run_path(page: Page, steps: list, outcome: str) -> None:
     for role, bpmn_id, values in steps:
         complete_task(page, instance_id, role, bpmn_id, values)
     sign_in(page, "auditor")
-    goto(page, f"/instances/{instance_id}")
-    expect(page.get_by_test_id("status")).to_have_text("completed", timeout=TIMEOUT_MS)
+    status = page.get_by_test_id("status")
+    reload_until(page, f"/instances/{instance_id}", lambda _: status.inner_text() != "running")
+    expect(status).to_have_text("completed", timeout=TIMEOUT_MS)
     expect(page.get_by_test_id("outcome")).to_have_text(outcome, timeout=TIMEOUT_MS)
     expect(page.get_by_test_id("chain")).to_contain_text("Journal intact", timeout=TIMEOUT_MS)
     expect(page.get_by_test_id("chain")).to_contain_text("hash chain verified",
