@@ -185,7 +185,8 @@ def _cases_that_do_not_replay(app) -> list:
     Every test's cases are replayed at its end (issue 7: every path of the suite replays);
     a test that edits the record on purpose is marked `edits_the_record`.
     """
-    ids = db.session.scalars(select(ProcessInstance.id)).all()
+    with db.engine.connect() as conn:  # not the session: its connection would outlive dispose()
+        ids = conn.execute(select(ProcessInstance.id)).scalars().all()
     results = {i: replay.replay(app.extensions["qyzmet"], i) for i in ids}
     return [(i, r["divergence"]) for i, r in results.items() if not r["ok"]]
 
