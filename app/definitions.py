@@ -103,6 +103,22 @@ def _sources(key: str, manifests: dict, files: dict, forms_dir: Path) -> tuple[l
     return reached, {**sources, **form_files}
 
 
+_SPECS_TEXT: dict[str, str] = {}  # sha256 of a version's sources -> its serialized specs
+
+
+def _specs_text(digest: str, key: str, paths: list[Path]) -> str:
+    """Return the serialized specs of process `key`, parsed once per process per content.
+
+    Parsing is the slow part of a deploy; the same sources always give the same specs, so a
+    second deploy of them (another database, a restart, every test's app) reuses the text.
+    """
+    text = _SPECS_TEXT.get(digest)
+    if text is None:
+        specs = engine.parse_specs(sorted(set(paths)), [key])[key]
+        text = _SPECS_TEXT[digest] = store.dump_specs(specs)
+    return text
+
+
 def deploy_directory(bpmn_dir: Path, deployed_by: str, forms_dir: Path | None = None,
                      registry: dict | None = None) -> list[ProcessDefinition]:
     """Deploy every regulation whose diagrams or forms changed; return the new versions.
@@ -122,13 +138,12 @@ def deploy_directory(bpmn_dir: Path, deployed_by: str, forms_dir: Path | None = 
         latest = _latest(key)
         if latest and latest.sha256 == digest:
             continue
-        specs = engine.parse_specs(sorted({files[pid] for pid in reached}), [key])[key]
         full = dict(manifest, processes={pid: manifests[pid] for pid in reached},
                     fingerprint=fingerprint(sources, registry))
         created.append(ProcessDefinition(
             key=key, version=(latest.version + 1 if latest else 1), sha256=digest,
-            sources=sources, specs=store.dump_specs(specs), manifest=full,
-            deployed_by=deployed_by))
+            sources=sources, specs=_specs_text(digest, key, [files[pid] for pid in reached]),
+            manifest=full, deployed_by=deployed_by))
     db.session.add_all(created)
     db.session.commit()
     return created
