@@ -26,6 +26,7 @@ from app.models import db
 from app.timing.clock import ManualClock
 from reference import nca
 from reference.server import ReferenceServer
+from tests import flows
 from tests.paths import PASSWORD
 from tests.paths import PROCESS
 
@@ -187,8 +188,23 @@ def _cases_that_do_not_replay(app) -> list:
     """
     with db.engine.connect() as conn:  # not the session: its connection would outlive dispose()
         ids = conn.execute(select(ProcessInstance.id)).scalars().all()
-    results = {i: replay.replay(app.extensions["qyzmet"], i) for i in ids}
-    return [(i, r["divergence"]) for i, r in results.items() if not r["ok"]]
+    diverged = []
+    for instance_id in ids:
+        workflow = replay.replayed_workflow(app.extensions["qyzmet"], instance_id)
+        if workflow is None:
+            diverged.append((instance_id, replay.replay(app.extensions["qyzmet"],
+                                                        instance_id)["divergence"]))
+        else:
+            flows.record(workflow)  # the flow-coverage report at the end of the run
+    return diverged
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print which sequence flows of bpmn/ the run's cases took (tests/flows.py)."""
+    if flows.TAKEN:
+        terminalreporter.section("sequence-flow coverage of bpmn/ (cases replayed at test end)")
+        for line in flows.report():
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture

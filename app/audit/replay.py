@@ -10,6 +10,8 @@ of the engine state is compared with the one its change journalled; the first di
 the divergence.
 """
 
+import functools
+
 from sqlalchemy import select
 
 from app import forms
@@ -54,17 +56,36 @@ def replay(runtime, instance_id: str) -> dict:
     resulting state differs from the record: {seq, type, expected, actual} (the recorded and
     the replayed state digest, or why the input could not be fed). Raise NotFound.
     """
+    return _replay(runtime, instance_id)[0]
+
+
+def replayed_workflow(runtime, instance_id: str):
+    """Return the workflow a replay rebuilt, with its whole history (nothing compacted), or
+    None when the replay diverged: what the case did, element by element, from its record."""
+    result, run = _replay(runtime, instance_id)
+    return run.workflow if result["ok"] and run is not None else None
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(key: str, texts: tuple) -> tuple:
+    """Parse a version's stored BPMN texts once per content (a replay of each case re-reads
+    them; a changed text is another key, so a changed source still shows)."""
+    return engine.parse_texts(dict(texts), key)
+
+
+def _replay(runtime, instance_id: str) -> tuple:
+    """Return (the replay's result, the Feeder that ran it, or None if nothing was fed)."""
     key, bpmn, definition_id, events = _read(instance_id)
     secrets = runtime.definitions.get(definition_id).secrets
     changes = reapply.changes(events)
     if not any(change["digest"] for change in changes):  # journalled before digests existed
         return {"ok": False, "events_replayed": 0, "divergence": _divergence(
-            changes[0], "the journal holds no state digest to compare with")}
+            changes[0], "the journal holds no state digest to compare with")}, None
     try:
-        specs = engine.parse_texts(bpmn, key)
+        specs = _parsed(key, tuple(sorted(bpmn.items())))
     except DiagramError as err:
-        return {"ok": False, "events_replayed": 0,
-                "divergence": _divergence(changes[0], f"the stored BPMN does not parse: {err}")}
+        return {"ok": False, "events_replayed": 0, "divergence": _divergence(
+            changes[0], f"the stored BPMN does not parse: {err}")}, None
     run = reapply.Feeder(instance_id, specs, reapply.recorded_answers(events))
     for replayed, change in enumerate(changes):
         try:
@@ -76,8 +97,8 @@ def replay(runtime, instance_id: str) -> dict:
             refused = None if actual == change["digest"] else actual
         if refused is not None:
             return {"ok": False, "events_replayed": replayed,
-                    "divergence": _divergence(change, refused)}
-    return {"ok": True, "events_replayed": len(changes), "divergence": None}
+                    "divergence": _divergence(change, refused)}, run
+    return {"ok": True, "events_replayed": len(changes), "divergence": None}, run
 
 
 def replay_instance(runtime, actor, instance_id: str) -> dict:

@@ -660,3 +660,23 @@ def deliver(workflow, task_id: str, answer: dict, *, now: datetime.datetime,
         except SpiffWorkflowException as err:
             incident = _incident(err)
     return _finish(workflow, incident, journal, waited, now)
+
+
+def taken_flows(workflow) -> set[tuple[str, str, str]]:
+    """Return the sequence flows a workflow took, as (process, source id, target id).
+
+    A completed element's nearest completed BPMN ancestor in the same (sub)process is where
+    it came from (SpiffWorkflow's own join and split tasks in between have no BPMN id). Only
+    meaningful on a workflow with its whole history: a replay's, not a compacted one.
+    """
+    taken = set()
+    for owner in (workflow, *workflow.subprocesses.values()):
+        for task in owner.tasks.values():
+            if task.state != TaskState.COMPLETED or not task.task_spec.bpmn_id:
+                continue
+            source = task.parent
+            while source is not None and not source.task_spec.bpmn_id:
+                source = source.parent
+            if source is not None:
+                taken.add((owner.spec.name, source.task_spec.bpmn_id, task.task_spec.bpmn_id))
+    return taken
