@@ -132,6 +132,8 @@ def read_processes(path: Path) -> dict[str, dict]:
         manifest["regulation"] = props.get("regulation")
         manifest["is_regulation"] = "title_en" in props
         manifest["fee_mci"] = _fees(path, process, props)
+        manifest["terms"] = props.get("terms")  # the overall terms, a case map ("issue=15WD; …")
+        manifest["file"] = path.name
         if props.get("start_roles"):
             manifest["start_lanes"] = sorted(props["start_roles"].split())
         found[process.get("id")] = manifest

@@ -41,6 +41,20 @@ def process_dict(definition: ProcessDefinition) -> dict:
             "lanes": m["lanes"]}
 
 
+def process_page(key: str) -> tuple[dict, str]:
+    """Return (what the catalog page shows of a regulation, its diagram's BPMN XML)."""
+    found = definitions.latest(key)
+    if found is None:
+        raise NotFound(f"no process '{key}'")
+    m = found.manifest
+    sources = found.sources
+    diagram = sources.get(m.get("file") or f"{key}.bpmn") or next(iter(sources.values()))
+    called = sorted({t["called"] for t in m["processes"][key]["tasks"].values() if t["called"]})
+    fragments = [(f, m["processes"].get(f, {}).get("title", {})) for f in called]
+    return {**process_dict(found), "terms": m.get("terms"), "fee_mci": m.get("fee_mci"),
+            "fragments": fragments}, diagram
+
+
 def list_processes() -> list[dict]:
     """Return the newest version of every process."""
     return [process_dict(d) for d in definitions.latest_definitions()]

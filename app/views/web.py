@@ -3,6 +3,8 @@
 from functools import wraps
 
 from flask import Blueprint
+from flask import Response
+from flask import abort
 from flask import current_app
 from flask import flash
 from flask import g
@@ -11,12 +13,14 @@ from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
+from flask import send_from_directory
 from flask import session
 from flask import url_for
 from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import HTTPException
 
+from app import config
 from app import forms
 from app import queries
 from app import services
@@ -181,6 +185,33 @@ def _started_message(started: services.Started) -> tuple[str, str]:
 @login_required
 def processes():
     return render_template("processes.html", processes=queries.list_processes())
+
+
+@bp.get("/processes/<key>")
+@login_required
+def process_page(key):
+    process, _ = queries.process_page(key)
+    return render_template("process.html", process=process)
+
+
+@bp.get("/processes/<key>/diagram.bpmn")
+@login_required
+def process_diagram(key):
+    _, diagram = queries.process_page(key)
+    return Response(diagram, mimetype="application/xml")
+
+
+VIEWER_DIR = config.ROOT / "node_modules" / "bpmn-js" / "dist"
+VIEWER_FILES = {"bpmn-viewer.js": "bpmn-viewer.production.min.js",
+                "diagram-js.css": "assets/diagram-js.css", "bpmn-js.css": "assets/bpmn-js.css"}
+
+
+@bp.get("/vendor/bpmn-js/<name>")
+def viewer_file(name):
+    """Serve bpmn-js's viewer from node_modules (installed by the set-up; pinned)."""
+    if name not in VIEWER_FILES:
+        abort(404)
+    return send_from_directory(VIEWER_DIR, VIEWER_FILES[name])
 
 
 @bp.route("/processes/<key>/start", methods=("GET", "POST"))
