@@ -16,6 +16,8 @@ TASK_KINDS = ("userTask", "serviceTask", "scriptTask", "manualTask", "callActivi
 ANY_CASE = "*"  # the key of a fee that applies to every case
 # start data the service sets from the deployed diagram, never the applicant
 SERVICE_FIELDS = ("fee_mci", "service_key", "service_version")
+# process properties shown on the regulation's page (kk and en where the catalog has both)
+ABOUT = ("provider_kk", "provider_en", "region", "act", "channels")
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
 
 
@@ -133,6 +135,8 @@ def read_processes(path: Path) -> dict[str, dict]:
         manifest["is_regulation"] = "title_en" in props
         manifest["fee_mci"] = _fees(path, process, props)
         manifest["terms"] = props.get("terms")  # the overall terms, a case map ("issue=15WD; …")
+        # what the catalog page says of the service: who provides it, where, under which act
+        manifest["about"] = {name: props[name] for name in ABOUT if props.get(name)}
         manifest["file"] = path.name
         if props.get("start_roles"):
             manifest["start_lanes"] = sorted(props["start_roles"].split())

@@ -52,7 +52,7 @@ def process_page(key: str) -> tuple[dict, str]:
     called = sorted({t["called"] for t in m["processes"][key]["tasks"].values() if t["called"]})
     fragments = [(f, m["processes"].get(f, {}).get("title", {})) for f in called]
     return {**process_dict(found), "terms": m.get("terms"), "fee_mci": m.get("fee_mci"),
-            "fragments": fragments}, diagram
+            "about": m.get("about") or {}, "fragments": fragments}, diagram
 
 
 def list_processes() -> list[dict]:
