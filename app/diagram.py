@@ -95,6 +95,24 @@ def fee_for(fees: dict[str, int] | None, case) -> int | None:
     return fees.get(case, fees.get(ANY_CASE)) if isinstance(case, str) else fees.get(ANY_CASE)
 
 
+def case_value(text: str | None, case) -> str | None:
+    """Return the value of a case map ("issue=2WD; duplicate=1WD") for `case`, or the plain
+    text itself; None when the map has no value for the case (nor a "*" one)."""
+    if not text or "=" not in text:
+        return text or None
+    values = {}
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        name, _, value = item.partition("=")
+        values[name.strip()] = value.strip()
+    return values.get(case if isinstance(case, str) else ANY_CASE, values.get(ANY_CASE))
+
+
+def case_of(manifest: dict, data: dict):
+    """Return the case an application is of: the start-data field the process names in its
+    `case_field` property (`licence_case` by default)."""
+    return (data or {}).get(manifest.get("case_field") or "licence_case")
+
+
 def service_fields(manifest: dict, key: str, version: int, case) -> dict:
     """Return the start data the service sets: fee in MCI for case, service key and version.
 
@@ -135,6 +153,7 @@ def read_processes(path: Path) -> dict[str, dict]:
         manifest["is_regulation"] = "title_en" in props
         manifest["fee_mci"] = _fees(path, process, props)
         manifest["terms"] = props.get("terms")  # the overall terms, a case map ("issue=15WD; …")
+        manifest["case_field"] = props.get("case_field")  # the start field naming the case
         # what the catalog page says of the service: who provides it, where, under which act
         manifest["about"] = {name: props[name] for name in ABOUT if props.get(name)}
         manifest["file"] = path.name

@@ -68,11 +68,18 @@ class Runtime:
 def _task_row(instance_id: str, manifest: dict, ready, wf, now: datetime.datetime) -> dict:
     props = manifest["processes"][ready.process_key]["tasks"].get(ready.bpmn_id, {})
     lane = props.get("lane") or "unassigned"
-    assignments = (engine.task_data(wf, ready.id) or {}).get("assignments", {})
+    data = engine.task_data(wf, ready.id) or {}
+    duration = diagram.case_value(props.get("duration"), diagram.case_of(manifest, data))
     return {"id": ready.id, "instance_id": instance_id, "process_key": ready.process_key,
             "bpmn_id": ready.bpmn_id, "name": ready.name, "lane": lane, "state": "ready",
-            "assignee": assignments.get(lane), "created_at": now,
-            "due_at": calendar.deadline(now, props.get("duration") or "")}
+            "assignee": data.get("assignments", {}).get(lane), "created_at": now,
+            "due_at": calendar.deadline(now, duration or "")}
+
+
+def _case_term(manifest: dict, data: dict, now: datetime.datetime):
+    """Return when the whole case is due by the regulation's overall `terms`, or None."""
+    term = diagram.case_value(manifest.get("terms"), diagram.case_of(manifest, data))
+    return calendar.deadline(now, term) if term else None
 
 
 def _outcome_events(snap: engine.Snapshot) -> list:
@@ -93,7 +100,7 @@ def _with_digest(events: list, wf, snap: engine.Snapshot, secrets) -> list:
 
 def persist(rt, instance_id, at, wf, snap, *, actor, manifest, events, open_ids, now,
             completed=None, new_instance=None, fired_timer=None, applied_job=None,
-            secrets=frozenset()) -> None:
+            case_due=None, secrets=frozenset()) -> None:
     """Write state, task, timer and job rows and journal entries in one transaction.
 
     The instance row's `lock_version` check (optimistic locking) guards it all: Conflict
@@ -124,7 +131,8 @@ def persist(rt, instance_id, at, wf, snap, *, actor, manifest, events, open_ids,
         store.insert_tasks(conn, new_rows)
         timers.keep_in_step(conn, instance_id, wf, ready_ids={t.id for t in snap.ready},
                             new_tasks=new_rows, manifest=manifest, now=now, fired=fired_timer,
-                            fired_timers=fired_timers)
+                            fired_timers=fired_timers, running=snap.status == "running",
+                            case_due=case_due)
         new_jobs = job_queue.keep_in_step(conn, instance_id, snap.calls, now=now,
                                           applied=applied_job)
     rt.live.put(instance_id, version, wf)
@@ -213,7 +221,8 @@ def start_instance(rt: Runtime, actor: Actor, key: str, data) -> Started:
                                     "fingerprint": definition.fingerprint, "data": received})
     persist(rt, instance_id, store.Version(0), wf, snap, actor=actor,
              manifest=definition.manifest, events=[started], open_ids=set(), now=now,
-             new_instance=row, secrets=definition.secrets)
+             new_instance=row, case_due=_case_term(definition.manifest, data, now),
+             secrets=definition.secrets)
     status, outcome, _ = _status_now(rt, instance_id, snap)
     return Started(instance_id, status, business_key, outcome)
 

@@ -45,7 +45,7 @@ def report() -> list[str]:
         share = 100 * len(taken) / len(flows) if flows else 100.0
         lines.append(f"{process:70s} {len(taken):4d}/{len(flows):<4d} {share:6.1f} %")
         missing = sorted(flows[pair] for pair in set(flows) - taken)
-        if missing:
+        if missing and taken:  # a process no test reached is one line
             lines.append(f"    never taken: {', '.join(missing[:12])}"
                          + (" …" if len(missing) > 12 else ""))
     lines.append(f"{'all processes':70s} {covered:4d}/{total:<4d} "

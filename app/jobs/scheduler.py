@@ -44,20 +44,28 @@ def _due(now: datetime.datetime) -> list:
 
 
 def _escalate(rt, timer, now: datetime.datetime) -> None:
-    """Record that a step is overdue: journal, claim and the task's escalated_at, one write."""
+    """Record that a step, or the whole case, is overdue: the journal entry, the row's claim
+    and `escalated_at` on the open tasks concerned (the step's; the case's every open one),
+    in one write. The work goes on: nothing is interrupted."""
+    tasks = TASKS.c.id == timer.task_id
+    if timer.kind == timers.CASE_TERM:
+        tasks = (TASKS.c.instance_id == timer.instance_id) & (TASKS.c.state == "ready")
     with store.reading() as conn:
         row = store.read_instance(conn, timer.instance_id, "lock_version", "journal_seq",
                                   "journal_hash")
-        lane = conn.execute(select(TASKS.c.lane).where(TASKS.c.id == timer.task_id)).scalar()
-    overdue = ("step_overdue", {"task": timer.task_id, "bpmn_id": timer.bpmn_id, "lane": lane,
-                                "notify": HEAD, "due_at": timer.due_at.isoformat(),
-                                "clock": now.isoformat()})
+        lanes = sorted(set(conn.execute(select(TASKS.c.lane).where(tasks)).scalars()))
+    moment = {"notify": HEAD, "due_at": timer.due_at.isoformat(), "clock": now.isoformat()}
+    if timer.kind == timers.CASE_TERM:
+        overdue = ("case_overdue", {"process": timer.bpmn_id, "lanes": lanes, **moment})
+    else:
+        overdue = ("step_overdue", {"task": timer.task_id, "bpmn_id": timer.bpmn_id,
+                                    "lane": lanes[0] if lanes else None, **moment})
     with store.writing() as conn:
         version = store.write_change(conn, timer.instance_id, store.version_of(row), [overdue],
                                      actor=services.SCHEDULER.username, now=now)
         if not timers.claim(conn, timer.id, now):
             raise store.Conflict(f"timer {timer.id} was fired by another scheduler")
-        conn.execute(update(TASKS).where(TASKS.c.id == timer.task_id)
+        conn.execute(update(TASKS).where(tasks, TASKS.c.escalated_at.is_(None))
                      .values(escalated_at=now))
     rt.live.rekey(timer.instance_id, row.lock_version, version)
 
@@ -71,7 +79,7 @@ def fire_due(rt, now: datetime.datetime) -> int:
     fired = 0
     for timer in _due(now):
         try:
-            if timer.kind == timers.STEP_DEADLINE:
+            if timer.kind in (timers.STEP_DEADLINE, timers.CASE_TERM):
                 _escalate(rt, timer, now)
             else:
                 services.fire_timer(rt, timer, now)

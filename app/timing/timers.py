@@ -22,6 +22,7 @@ from app.timing import calendar
 
 BPMN_TIMER = "bpmn_timer"
 STEP_DEADLINE = "step_deadline"
+CASE_TERM = "case_term"  # the regulation's overall term for the whole case
 WAITING = "waiting"
 FIRED = "fired"
 CANCELLED = "cancelled"
@@ -73,14 +74,16 @@ def _bpmn_row(instance_id: str, timer: engine.WaitingTimer, now) -> dict:
 
 def keep_in_step(conn, instance_id: str, wf, *, ready_ids: set[str], new_tasks: list[dict],
                  manifest: dict, now: datetime.datetime, fired: int | None = None,
-                 fired_timers: set[str] | None = None) -> None:
+                 fired_timers: set[str] | None = None, running: bool = True,
+                 case_due: datetime.datetime | None = None) -> None:
     """Make the instance's waiting timer rows match the workflow after an operation at `now`.
 
     `ready_ids` are the user tasks open now, `new_tasks` the task rows just inserted. `fired`
     is the row the scheduler is firing: it must still be waiting, else Conflict (another
     scheduler fired it first) and the caller's transaction writes nothing. `fired_timers`
     are the ids of the timer events that fired, read before compaction (`app.core.compaction`)
-    dropped them from `wf`; without it `wf` itself is asked.
+    dropped them from `wf`; without it `wf` itself is asked. `case_due` starts the case's
+    overall-term row (a new case); a case that stops running closes it.
     """
     if fired is not None and not claim(conn, fired, now):
         raise Conflict(f"timer {fired} was fired by another scheduler")
@@ -91,14 +94,22 @@ def keep_in_step(conn, instance_id: str, wf, *, ready_ids: set[str], new_tasks: 
             if row.task_id not in ready_ids:
                 closes.append({"timer_id": row.id, "new_state": CANCELLED, "fired_at": None})
             continue
+        if row.kind == CASE_TERM:
+            if not running:
+                closes.append({"timer_id": row.id, "new_state": CANCELLED, "fired_at": None})
+            continue
         timer = listed.pop(row.task_id, None)
         if timer is None:  # the wait ended inside this operation: fired, or cancelled
             closes.append(_ended(wf, row, now, fired_timers))
         elif timer.due_at != row.due_at:
             moves.append({"timer_id": row.id, "due_at": timer.due_at})
-    _write(conn, closes, moves,
-           _step_rows(instance_id, new_tasks, manifest, now)
-           + [_bpmn_row(instance_id, timer, now) for timer in listed.values()])
+    rows = (_step_rows(instance_id, new_tasks, manifest, now)
+            + [_bpmn_row(instance_id, timer, now) for timer in listed.values()])
+    if case_due is not None and running:
+        rows.append({"instance_id": instance_id, "bpmn_id": wf.spec.name, "task_id": instance_id,
+                     "kind": CASE_TERM, "state": WAITING, "due_at": case_due, "created_at": now,
+                     "fired_at": None, "calendar_version": calendar.version()})
+    _write(conn, closes, moves, rows)
 
 
 def _ended(wf, row, now, fired_timers: set[str] | None) -> dict:
