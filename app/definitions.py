@@ -149,6 +149,16 @@ def deploy_directory(bpmn_dir: Path, deployed_by: str, forms_dir: Path | None = 
     return created
 
 
+def lanes_of(manifest: dict) -> dict[str, str]:
+    """Return {lane id: name} of a version: its process's lanes and those of every fragment it
+    calls (a regulation whose office or head work is in a shared fragment involves them too)."""
+    lanes = {}
+    for process in (manifest.get("processes") or {}).values():
+        lanes.update(process.get("lanes") or {})
+    lanes.update(manifest.get("lanes") or {})
+    return lanes
+
+
 def all_definitions() -> list[ProcessDefinition]:
     """Return every deployed version of every process, oldest first per process."""
     return list(db.session.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key,

@@ -38,7 +38,7 @@ def process_dict(definition: ProcessDefinition) -> dict:
     return {"key": definition.key, "version": definition.version, "title": m["title"],
             "regulation": m.get("regulation"), "sha256": definition.sha256,
             "deployed_at": _iso(definition.deployed_at), "roles_allowed_to_start": m["start_lanes"],
-            "lanes": m["lanes"]}
+            "lanes": definitions.lanes_of(m)}
 
 
 def process_page(key: str) -> tuple[dict, str]:
@@ -84,7 +84,8 @@ def _readable_instance(rt: Runtime, actor: Actor, instance_id: str):
     if instance is None:
         raise NotFound(f"no instance {instance_id}")
     definition = rt.definitions.get(instance.definition_id)
-    if not policy.may_read_instance(actor, instance.started_by, definition.manifest["lanes"]):
+    if not policy.may_read_instance(actor, instance.started_by,
+                                    definitions.lanes_of(definition.manifest)):
         if policy.is_integration(actor):  # do not even confirm that someone else's case exists
             raise NotFound(f"no instance {instance_id}")
         raise Forbidden("you have no role in this process")
@@ -237,7 +238,7 @@ def verify_history(rt: Runtime, actor: Actor, instance_id: str) -> dict:
 
 def list_instances(rt: Runtime, actor: Actor, limit: int = 200) -> list[dict]:
     """Return recent instances the actor may read, newest first."""
-    lanes = {d.id: d.manifest["lanes"] for d in definitions.all_definitions()}
+    lanes = {d.id: definitions.lanes_of(d.manifest) for d in definitions.all_definitions()}
     readable = policy.readable_instances(actor, ProcessInstance.started_by,
                                          ProcessInstance.definition_id, lanes)
     rows = db.session.scalars(select(ProcessInstance).where(readable)

@@ -197,6 +197,9 @@ def start_instance(rt: Runtime, actor: Actor, key: str, data) -> Started:
     # the fee and the service are the regulation's, never the applicant's
     errors.update({name: "Set by the service from its regulation, not by the applicant."
                    for name in diagram.SERVICE_FIELDS if isinstance(data, dict) and name in data})
+    if isinstance(data, dict) and not policy.may_use_channel(actor, data.get("channel")):
+        errors["channel"] = ("Applications through this channel are started by the role "
+                             f"'{policy.CHANNEL_ROLES[data['channel']]}'.")
     if errors:
         raise Invalid(errors)
     try:

@@ -26,12 +26,14 @@ def _value(schema: dict, rng: random.Random):
     return schema.get("default")
 
 
-def fill(schema: dict, rng: random.Random) -> dict:
-    """Fill a form's schema: every required field, and each optional one half the time."""
-    required = set(schema.get("required", []))
+def fill(schema: dict, rng: random.Random, **chosen) -> dict:
+    """Fill a form's schema: every field it describes, with the values `chosen` given."""
     data = {}
     for name, prop in (schema.get("properties") or {}).items():
-        if prop.get("readOnly") or (name not in required and rng.random() < 0.5):
+        if name in chosen:
+            data[name] = chosen[name]
+            continue
+        if prop.get("readOnly"):
             continue
         value = _value(prop, rng)
         if value is not None:
@@ -39,21 +41,28 @@ def fill(schema: dict, rng: random.Random) -> dict:
     return data
 
 
-def _post_until_accepted(api, user, path, *, schema, rng, body):
+def _post_until_accepted(api, user, path, *, schema, rng, body, chosen=None):
     """POST a filled form; on 422 fill it again (another choice may be what the form needs)."""
     answer = None
     for _ in range(TRIES):
-        answer = api.post(user, path, json=body(fill(schema, rng)))
+        answer = api.post(user, path, json=body(fill(schema, rng, **(chosen or {}))))
         if answer.status_code != 422:
             return answer
     return answer
 
 
+# the API contract: an application through a channel is started by that channel's role
+CHANNEL_ROLES = {"state_corporation": "operator", "portal": "portal", "provider_office": "office"}
+
+
 def _start(api, process: dict, rng):
     roles = process["roles_allowed_to_start"]
-    user = next((r for r in roles if r != "portal"), roles[0])
-    schema = api.get(user, f"/processes/{process['key']}").json["start_form"]["schema"]
+    schema = api.get(roles[0], f"/processes/{process['key']}").json["start_form"]["schema"]
+    channels = (schema.get("properties", {}).get("channel") or {}).get("enum")
+    chosen = {"channel": rng.choice(channels)} if channels else {}
+    user = CHANNEL_ROLES.get(chosen.get("channel"), rng.choice(roles))
     started = _post_until_accepted(api, user, "/instances", schema=schema, rng=rng,
+                                   chosen=chosen,
                                    body=lambda data: {"process": process["key"], "data": data})
     assert started.status_code == 201, (process["key"], started.json)
     return started.json["id"]

@@ -115,3 +115,13 @@ ESCALATION_ROLES = frozenset({"head"})  # an overdue step is escalated to the la
 def may_see_escalations(actor: Actor) -> bool:
     """Heads see the overdue steps escalated to them; auditors and admins see all."""
     return bool(actor.roles & ESCALATION_ROLES) or reads_everything(actor)
+
+
+# who starts an application arriving through each intake channel
+CHANNEL_ROLES = {"state_corporation": "operator", "portal": "portal", "provider_office": "office"}
+
+
+def may_use_channel(actor: Actor, channel) -> bool:
+    """An application comes in through the channel of the role starting it (admins: any)."""
+    role = CHANNEL_ROLES.get(channel) if isinstance(channel, str) else None
+    return role is None or role in actor.roles or "admin" in actor.roles
