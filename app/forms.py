@@ -6,6 +6,7 @@ version (app.definitions), so a running case keeps the forms of its own version.
 back as {field: message}, ready for a 422 or the page.
 """
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -67,15 +68,26 @@ def _json_object(name: str, text: str) -> dict:
     return value
 
 
+@functools.lru_cache(maxsize=1024)
+def _schema_problem(schema_text: str) -> str | None:
+    """Return where and why a (JSON object) schema text is not a valid schema, or None.
+
+    Checked once per text: every deploy reads every form again, and checking a schema costs
+    more than reading it.
+    """
+    try:
+        Draft202012Validator.check_schema(json.loads(schema_text))
+    except SchemaError as err:
+        return f"at {'/'.join(map(str, err.path)) or '(root)'}: {err.message}"
+    return None
+
+
 def parse(name: str, schema_text: str, ui_text: str | None = None) -> Form:
     """Return the form of a schema text (and its layout text); FormError names `name`."""
     schema = _json_object(name, schema_text)
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as err:
-        path = "/".join(map(str, err.path)) or "(root)"
-        raise FormError(f"{name}: not a valid JSON Schema (Draft 2020-12) at {path}: "
-                        f"{err.message}") from None
+    problem = _schema_problem(schema_text)
+    if problem:
+        raise FormError(f"{name}: not a valid JSON Schema (Draft 2020-12) {problem}")
     ui_name = name.removesuffix(SCHEMA) + UI
     return Form(schema, _json_object(ui_name, ui_text) if ui_text is not None else {})
 

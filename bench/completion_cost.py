@@ -44,10 +44,10 @@ START_DATA = {"applicant_iin_bin": "150140000012", "licence_case": "issue",
               "channel": "state_corporation"}
 PATH = [
     ("attach_documents", "operator",
-     {"page_count": 12, "documents_complete": True, "certified_with_eds": True}),
+     {"page_count": 12, "certified_with_eds": True}),
     ("register_incoming", "office", {"incoming_number": "IN-2026/0001", "receipt_issued": True}),
     ("assign_executor", "head", {"executor": "executor"}),
-    ("check_completeness", "executor", {"documents_checked": True}),
+    ("check_completeness", "executor", {"documents_complete": True}),
     ("check_qualification", "executor",
      {"qualification_met": True, "findings": "Staff and equipment meet the requirements"}),
     ("form_licence", "executor", {"licence_activity": "engineering_geodetic",

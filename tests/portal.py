@@ -4,9 +4,12 @@ import json
 import urllib.request
 
 from handlers import xmldoc
+from reference.seed import DEMO_COMPANIES
 from tests.paths import PROCESS
 
 PORTAL_PASSWORD = "portal-demo"
+# the name the applicant types into the portal form (portal process 3): the registered one
+NAMES = {company[0]: company[1] for company in DEMO_COMPANIES}
 ISSUE_FEE_MCI = 10  # the diagram's fee for issuing the survey licence (placeholder rate)
 
 
@@ -52,14 +55,16 @@ def service_version(api, key: str = PROCESS) -> int:
 
 def application(base: str, iin_bin: str, *, version: int, key: str = PROCESS,
                 holder: str | None = None, invoice: str | None = None,
-                session: str | None = None, case: str = "issue") -> dict:
+                session: str | None = None, case: str = "issue", name: str | None = None) -> dict:
     """Return the start data of a portal application; each part can be replaced to fail it.
 
     The signed request binds the applicant, invoice, case and the service (key, version).
+    The applicant fills in the form (portal process 3): its name comes with the start data.
     """
     invoice = invoice or paid_invoice(base, iin_bin)
     request = {"applicant_iin_bin": iin_bin, "licence_case": case, "invoice_number": invoice}
     signed = {**request, "service_key": key, "service_version": version}
     return {**request, "channel": "portal",
+            "applicant_name": name or NAMES.get(iin_bin, "Portal Applicant"),
             "portal_session": session or session_for(base, iin_bin),
             "signed_request": signed_request(base, holder or iin_bin, signed)}

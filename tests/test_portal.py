@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 
 from tests import portal
-from tests.paths import ISSUE
+from tests.paths import PORTAL_ISSUE
 from tests.paths import PROCESS
 
-ISSUE_AFTER_INTAKE = ISSUE[1:]  # the portal has no operator; the provider's steps are the same
+# the portal has no operator, no office receipt (action 1) and no sending to the State Corporation
+# (action 8): its result goes to the personal cabinet
+ISSUE_AFTER_INTAKE = PORTAL_ISSUE
 
 
 def _outcome(api, instance_id):
@@ -45,7 +47,8 @@ def test_request_signature_must_be_valid_and_the_applicants(api, state_systems, 
     data = _application(api, state_systems, "900115300003", holder=holder)
     instance_id = api.start(data, user="portal")
     assert _outcome(api, instance_id) == ("completed", "signature_not_confirmed")
-    check = api.get("auditor", f"/instances/{instance_id}").json["data"]["request_signature"]
+    refusal = api.get("auditor", f"/instances/{instance_id}").json["data"]["intake_refusal"]
+    check = refusal["request_signature"]
     assert check["valid"] is False and check["reason"]
 
 
@@ -96,5 +99,6 @@ def test_signature_cannot_be_moved_to_other_form_data(api, state_systems):
     data["invoice_number"] = portal.paid_invoice(state_systems.url, "900115300003")
     instance_id = api.start(data, user="portal")
     assert _outcome(api, instance_id) == ("completed", "signature_not_confirmed")
-    check = api.get("auditor", f"/instances/{instance_id}").json["data"]["request_signature"]
+    refusal = api.get("auditor", f"/instances/{instance_id}").json["data"]["intake_refusal"]
+    check = refusal["request_signature"]
     assert check["reason"] == "content_mismatch"

@@ -9,7 +9,6 @@ each of its channels (decisions: docs/regulation-decisions/almaty-2015.md).
 import datetime
 
 import pytest
-
 from sqlalchemy import select
 
 from app import queries
@@ -34,7 +33,8 @@ REGULATIONS = {
     "scrap_metal_license_almaty_2015": False,
     "veterinary_activity_license_almaty_2015": False,
 }
-TERMS = {"narcotics_psychotropics_precursors_license_almaty_2015": "portal=15WD; state_corporation=15WD",
+TERMS = {"narcotics_psychotropics_precursors_license_almaty_2015":
+         "portal=15WD; state_corporation=15WD",
          "veterinary_activity_license_almaty_2015": None,
          "bus_passenger_transport_license_almaty_2015": None}
 BUS = "bus_passenger_transport_license_almaty_2015"

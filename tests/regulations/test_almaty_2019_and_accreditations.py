@@ -76,7 +76,8 @@ def test_almaty_2019_portal_refusals_end_at_the_portal(api, state_systems, key, 
     (CONCLUSION, True, True, "minerals_letter_issued"),
     (CONCLUSION, False, True, "reasoned_refusal"),
 ])
-def test_almaty_2019_results_reach_the_personal_cabinet_signed(api, state_systems, key,
+def test_almaty_2019_results_reach_the_personal_cabinet_signed(  # noqa: PLR0917
+        api, state_systems, key,
                                                                compliant, minerals, outcome):
     instance_id = _start(api, key, _portal_application(api, state_systems.url, key))
     api.walk(instance_id, _review(compliant, minerals))

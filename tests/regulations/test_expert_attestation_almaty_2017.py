@@ -91,7 +91,8 @@ def _portal_start(api, base, *, session=None, holder=None):
 @pytest.mark.parametrize(("steps", "outcome"), [
     (_office_intake(False), "documents_not_accepted"),
     (_office_intake() + _to_admission() + _testing() + RESULT
-     + [("office", "hand_over_attestation", {"handed_over": True})], "attestation_issued_at_office"),
+     + [("office", "hand_over_attestation", {"handed_over": True})],
+     "attestation_issued_at_office"),
     (_office_intake() + _to_admission() + _testing(passed=False) + RESULT
      + [("office", "hand_over_refusal", {"handed_over": True})], "refusal_handed_over"),
     (_office_intake() + _to_admission(compliant=False) + PAPER_REFUSAL,

@@ -81,7 +81,7 @@ def test_web_integer_fields_with_odd_digits_get_a_field_error(app, client, api, 
     client.post(f"/tasks/{task_id}/claim", data={"csrf_token": csrf_of(page)})
     before = counts(app)
     answer = client.post(f"/tasks/{task_id}", data={
-        "page_count": value, "documents_complete": "true", "certified_with_eds": "true",
+        "page_count": value, "certified_with_eds": "true",
         "csrf_token": csrf_of(page)})
     html = answer.get_data(as_text=True)
     assert answer.status_code == 422

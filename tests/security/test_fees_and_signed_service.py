@@ -55,26 +55,27 @@ def test_an_applicant_chosen_fee_is_refused_and_nothing_happens(app, api, state_
 
 
 def test_the_diagram_sets_the_fee_of_each_case():
-    assert BPMN["fee_mci"] == {"issue": 10, "reissue": 1, "duplicate": 10}
+    assert BPMN["fee_mci"] == {"issue": 10, "reissue_reorganisation": 1, "reissue_category": 1,
+                              "reissue_change": 1, "duplicate": 10}
 
 
 def test_the_fee_of_the_chosen_case_goes_into_the_start_data(api):
-    data = _instance(api, api.start({**START, "licence_case": "reissue"}))["data"]
+    data = _instance(api, api.start({**START, "licence_case": "reissue_change"}))["data"]
     version = api.get("operator", f"/processes/{PROCESS}").json["version"]
     assert (data["fee_mci"], data["service_key"], data["service_version"]) == (
         1, PROCESS, version)
 
 
 def test_an_invoice_paid_for_the_reissue_fee_passes_for_reissue_only(api, state_systems):
-    reissue_fee = BPMN["fee_mci"]["reissue"]
+    reissue_fee = BPMN["fee_mci"]["reissue_change"]
     invoice = portal.paid_invoice(state_systems.url, APPLICANT, fee_mci=reissue_fee)
-    reissue = _portal_start(api, state_systems, invoice=invoice, case="reissue")
+    reissue = _portal_start(api, state_systems, invoice=invoice, case="reissue_change")
     assert reissue["data"]["payment"]["paid"] is True
     assert reissue["status"] == "running" and reissue["outcome"] is None
     invoice = portal.paid_invoice(state_systems.url, APPLICANT, fee_mci=reissue_fee)
     issue = _portal_start(api, state_systems, invoice=invoice, case="issue")
     assert issue["outcome"] == "payment_missing"
-    assert issue["data"]["payment"]["reason"] == "underpaid"
+    assert issue["data"]["intake_refusal"]["payment"]["reason"] == "underpaid"
 
 
 def test_the_amount_due_uses_qyzmets_mci_table_for_the_invoice_year(api, state_systems,
@@ -84,7 +85,8 @@ def test_the_amount_due_uses_qyzmets_mci_table_for_the_invoice_year(api, state_s
         patch.setattr(reference.db, "now",
                       lambda: datetime.datetime(2016, 6, 1, 10, 0, tzinfo=datetime.UTC))
         invoice = portal.paid_invoice(state_systems.url, APPLICANT)
-    payment = _portal_start(api, state_systems, invoice=invoice)["data"]["payment"]
+    started = _portal_start(api, state_systems, invoice=invoice)
+    payment = started["data"]["intake_refusal"]["payment"]
     assert (payment["paid"], payment["reason"]) == (False, "underpaid")
     assert payment["due_kzt"] == BPMN["fee_mci"]["issue"] * fees.MCI_BY_YEAR[2016] == 21210
     assert payment["paid_kzt"] == 10 * 1000
@@ -103,5 +105,5 @@ def test_a_request_signed_for_another_service_is_not_confirmed(api, state_system
     version = portal.service_version(api) + version_shift
     instance = _portal_start(api, state_systems, key=key, version=version)
     assert instance["outcome"] == "signature_not_confirmed"
-    assert instance["data"]["request_signature"]["reason"] == "content_mismatch"
+    assert instance["data"]["intake_refusal"]["request_signature"]["reason"] == "content_mismatch"
 
