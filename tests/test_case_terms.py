@@ -53,13 +53,19 @@ def _events(instance_id, kind):
     return [json.loads(row.payload) for row in rows]
 
 
-def test_the_overall_term_escalates_the_case_and_ends_with_it(make_app, tmp_path, clock):
+def _started(make_app, tmp_path, clock) -> tuple:
+    """An app deploying the corrections loop with a 2-working-day term, and a case of it."""
     folder = _loop_with_terms(tmp_path, "2WD")
     app = make_app(tmp_path / "app", BPMN_DIR=str(folder), FORMS_DIR=str(folder / "forms"),
                    CLOCK=clock)
     api = Api(app.test_client())
     started = api.post("executor", "/instances",
                        json={"process": "corrections_loop", "data": {"subject": "term"}}).json
+    return app, api, started
+
+
+def test_the_overall_term_escalates_the_case_and_ends_with_it(make_app, tmp_path, clock):
+    app, api, started = _started(make_app, tmp_path, clock)
     due = calendar.deadline(clock.now(), "2WD")  # Friday 20 March 2026: Nauryz comes between
     with app.app_context():
         [row] = _rows(started["id"])
@@ -83,12 +89,7 @@ def test_the_overall_term_escalates_the_case_and_ends_with_it(make_app, tmp_path
 
 
 def test_a_case_that_ends_in_time_closes_its_term(make_app, tmp_path, clock):
-    folder = _loop_with_terms(tmp_path, "2WD")
-    app = make_app(tmp_path / "app", BPMN_DIR=str(folder), FORMS_DIR=str(folder / "forms"),
-                   CLOCK=clock)
-    api = Api(app.test_client())
-    started = api.post("executor", "/instances",
-                       json={"process": "corrections_loop", "data": {"subject": "term"}}).json
+    app, api, started = _started(make_app, tmp_path, clock)
     api.walk(started["id"], [("executor", "correct",
                               {"round": 1, "note": "done", "is_correct": True})])
     with app.app_context():

@@ -541,13 +541,10 @@ def task_data(workflow, task_id: str) -> dict | None:
 
 def retry(workflow, *, now: datetime.datetime | None = None, seed: str | None = None) -> Snapshot:
     """Set tasks that failed back to READY and run the engine again at `now`."""
-    journal, waited = _prepare(workflow)
     for task in _all_tasks(workflow):
         if task.state == TaskState.ERROR:
             task._set_state(TaskState.READY)
-    with _working_at(now, seed):
-        incident = _advance(workflow)
-    return _finish(workflow, incident, journal, waited, now)
+    return wake(workflow, now=now, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -604,13 +601,12 @@ def timer_fired(workflow, task_id: str) -> bool:
     return task is not None and task.state == TaskState.COMPLETED
 
 
-def wake(workflow, *, now: datetime.datetime, seed: str | None = None) -> Snapshot:
+def wake(workflow, *, now: datetime.datetime | None, seed: str | None = None) -> Snapshot:
     """Run the engine at `now`: the timers due by then fire and what they make ready runs."""
     journal, waited = _prepare(workflow)
     with _working_at(now, seed):
         incident = _advance(workflow)
     return _finish(workflow, incident, journal, waited, now)
-
 
 
 @dataclass(frozen=True)
