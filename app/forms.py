@@ -1,9 +1,10 @@
 """User-task forms: JSON Schema + layout files found by convention, validated on the server.
 
 `forms/<process_id>/<task_id>.schema.json` and `<task_id>.ui.json`; the start form of a
-process is `start`. A deploy reads them with the diagrams and stores them with the definition
-version (app.definitions), so a running case keeps the forms of its own version. Errors come
-back as {field: message}, ready for a 422 or the page.
+process is `start`. Parts that several forms share are written once in `forms/_parts/` and
+`$ref`-ed (app.form_parts). A deploy reads the forms and the parts they use with the diagrams and
+stores them with the definition version (app.definitions), so a running case keeps the forms of
+its own version. Errors come back as {field: message}, ready for a 422 or the page.
 """
 
 import functools
@@ -17,12 +18,14 @@ from jsonschema import Draft202012Validator
 from jsonschema import FormatChecker
 from jsonschema.exceptions import SchemaError
 
+from app import form_parts
 from handlers import identifiers
 
 START = "start"
 PREFIX = "forms/"  # a definition version's form files: forms/<process>/<task>.schema.json
 SCHEMA = ".schema.json"
 UI = ".ui.json"
+PARTS = "_parts"  # forms/_parts/: shared definitions, not the forms of a process
 _INTEGER = re.compile(r"-?[0-9]{1,15}")  # ASCII digits only: "²".isdigit() is True
 FORMATS = FormatChecker()
 
@@ -82,43 +85,71 @@ def _schema_problem(schema_text: str) -> str | None:
     return None
 
 
-def parse(name: str, schema_text: str, ui_text: str | None = None) -> Form:
-    """Return the form of a schema text (and its layout text); FormError names `name`."""
-    schema = _json_object(name, schema_text)
-    problem = _schema_problem(schema_text)
+def parse(name: str, schema_text: str, ui_text: str | None = None,
+          sources: dict[str, str] | None = None) -> Form:
+    """Return the form of a schema text (and its layout text); FormError names `name`.
+
+    `$ref`s to shared parts are resolved against `sources` ({"forms/…": text}).
+    """
+    ui_name = name.removesuffix(SCHEMA) + UI
+    try:
+        schema = form_parts.resolve(name, _json_object(name, schema_text), sources or {})
+        ui = (form_parts.resolve(ui_name, _json_object(ui_name, ui_text), sources or {})
+              if ui_text is not None else {})
+    except form_parts.PartError as err:
+        raise FormError(str(err)) from None
+    problem = _schema_problem(json.dumps(schema, sort_keys=True))
     if problem:
         raise FormError(f"{name}: not a valid JSON Schema (Draft 2020-12) {problem}")
-    ui_name = name.removesuffix(SCHEMA) + UI
-    return Form(schema, _json_object(ui_name, ui_text) if ui_text is not None else {})
+    return Form(schema, ui)
+
+
+def _read(forms_dir: Path, name: str) -> str:
+    try:
+        return (forms_dir / name.removeprefix(PREFIX)).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise FormError(f"{name}: cannot be read ({err})") from None
 
 
 def read_folder(forms_dir: Path, process_ids=None) -> dict[str, str]:
-    """Return {"forms/<process>/<file>": text} for the form files of the processes (or all).
+    """Return {"forms/<process>/<file>": text} for the form files of the processes (or all),
+    with the shared parts (forms/_parts/…) they reference.
 
     This is how a deploy takes the forms with the diagrams; nothing else reads form files.
     """
     forms_dir = Path(forms_dir)
     if process_ids is None:
-        process_ids = [p.name for p in forms_dir.iterdir()] if forms_dir.is_dir() else []
+        process_ids = ([p.name for p in forms_dir.iterdir() if p.name != PARTS]
+                       if forms_dir.is_dir() else [])
     found = {}
     for pid in sorted(process_ids):
         for path in sorted((forms_dir / pid).glob("*.json")):
             if path.name.endswith((SCHEMA, UI)):
                 name = f"{PREFIX}{pid}/{path.name}"
-                try:
-                    found[name] = path.read_text(encoding="utf-8")
-                except (OSError, UnicodeDecodeError) as err:
-                    raise FormError(f"{name}: cannot be read ({err})") from None
-    return found
+                found[name] = _read(forms_dir, name)
+    pending = list(found)
+    while pending:
+        name = pending.pop()
+        try:
+            targets = {form_parts.target_file(name, ref)
+                       for ref in form_parts.references(_json_object(name, found[name]))}
+        except form_parts.PartError as err:
+            raise FormError(str(err)) from None
+        for target in sorted(targets - set(found)):
+            found[target] = _read(forms_dir, target)
+            pending.append(target)
+    return dict(sorted(found.items()))
 
 
 def from_sources(sources: dict[str, str]) -> dict[str, Form]:
     """Return {"<process>/<task>": Form} for the form files among a definition's sources."""
     found = {}
     for name, text in sorted(sources.items()):
-        if name.startswith(PREFIX) and name.endswith(SCHEMA):
+        if (name.startswith(PREFIX) and name.endswith(SCHEMA)
+                and not name.startswith(f"{PREFIX}{PARTS}/")):
             ui_text = sources.get(name.removesuffix(SCHEMA) + UI)
-            found[name.removeprefix(PREFIX).removesuffix(SCHEMA)] = parse(name, text, ui_text)
+            found[name.removeprefix(PREFIX).removesuffix(SCHEMA)] = parse(name, text, ui_text,
+                                                                          sources)
     return found
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 import handlers
 from app import definitions
+from app import forms
 from app.audit import redaction
 from app.diagram import DiagramError
 from app.models import ProcessDefinition
@@ -77,7 +78,16 @@ def test_a_version_stores_its_diagrams_and_the_forms_of_every_process_it_reaches
                 "portal_intake.bpmn"} <= names
         on_disk = {f"forms/{p.parent.name}/{p.name}" for p in (ROOT / "forms").glob("*/*.json")
                    if p.parent.name in REACHED}
-        assert {n for n in names if n.startswith("forms/")} == on_disk
+        stored = {n for n in names if n.startswith("forms/")}
+        parts = {n for n in stored if n.startswith("forms/_parts/")}
+        assert stored - parts == on_disk
+        # exactly the shared parts the reached forms reference, and nothing unresolved is served
+        referenced = {f"forms/_parts/{name}" for name in ("applicant.schema.json",
+                      "applicant.ui.json", "portal.schema.json", "portal.ui.json",
+                      "request.schema.json", "request.ui.json", "staff.schema.json",
+                      "staff.ui.json")
+                      if any(f"_parts/{name}" in row.sources[n] for n in on_disk)}
+        assert parts == referenced and referenced
         assert row.sources[FORM] == (ROOT / FORM).read_text(encoding="utf-8")
         assert row.sha256 == definitions.digest_of(row.sources)
         fingerprint = row.manifest["fingerprint"]
@@ -246,7 +256,8 @@ def test_a_version_deployed_before_forms_were_versioned_reads_them_once(own_app,
         db.session.commit()
         loaded = own_app.extensions["qyzmet"].definitions.get(legacy.id)
     shutil.rmtree(folders[1])
-    assert loaded.form("east_kazakhstan_2016_procedure", "register_incoming").schema == json.loads(
-        (ROOT / FORM).read_text(encoding="utf-8"))
+    on_disk = forms.from_sources(forms.read_folder(ROOT / "forms", REACHED))
+    register = "east_kazakhstan_2016_procedure/register_incoming"
+    assert loaded.form(*register.split("/")).schema == on_disk[register].schema
     with pytest.raises(LookupError, match="no form"):
         loaded.form(PROCESS, "no_such_task")
