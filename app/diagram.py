@@ -14,8 +14,9 @@ NS = {
 }
 TASK_KINDS = ("userTask", "serviceTask", "scriptTask", "manualTask", "callActivity", "task")
 ANY_CASE = "*"  # the key of a fee that applies to every case
+COUNTED, NOT_COUNTED = "counted", "not_counted"  # values of a process's `acceptance_day`
 # start data the service sets from the deployed diagram, never the applicant
-SERVICE_FIELDS = ("fee_mci", "service_key", "service_version")
+SERVICE_FIELDS = ("fee_mci", "service_key", "service_version", "service_provider")
 # process properties shown on the regulation's page (kk and en where the catalog has both)
 ABOUT = ("provider_kk", "provider_en", "region", "act", "channels")
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
@@ -95,16 +96,42 @@ def fee_for(fees: dict[str, int] | None, case) -> int | None:
     return fees.get(case, fees.get(ANY_CASE)) if isinstance(case, str) else fees.get(ANY_CASE)
 
 
-def case_value(text: str | None, case) -> str | None:
-    """Return the value of a case map ("issue=2WD; duplicate=1WD") for `case`, or the plain
-    text itself; None when the map has no value for the case (nor a "*" one)."""
+def _matches(key: str, case, data: dict) -> bool:
+    """Tell whether a case map's key applies: `<field>:<value>` names a start field and its
+    value (`channel:portal`), a plain key the case itself."""
+    field, colon, value = key.partition(":")
+    if colon:
+        return field.strip() in data and str(data[field.strip()]) == value.strip()
+    return isinstance(case, str) and key == case
+
+
+def case_value(text: str | None, case, data: dict | None = None) -> str | None:
+    """Return the value of a case map for `case` and the start `data`, or the plain text itself.
+
+    A map is "issue=2WD; duplicate=1WD" (keyed by the case) or "channel:portal=1WD;
+    channel:provider_office=2WD" (keyed by any start field's value), or both: the first key
+    that applies wins, in the order written, and "*" when none does. None when nothing applies.
+    """
     if not text or "=" not in text:
         return text or None
-    values = {}
+    fallback = None
     for item in filter(None, (part.strip() for part in text.split(";"))):
-        name, _, value = item.partition("=")
-        values[name.strip()] = value.strip()
-    return values.get(case if isinstance(case, str) else ANY_CASE, values.get(ANY_CASE))
+        key, _, value = (part.strip() for part in item.partition("="))
+        if key == ANY_CASE:
+            fallback = value if fallback is None else fallback
+        elif _matches(key, case, data or {}):
+            return value
+    return fallback
+
+
+def counts_acceptance_day(manifest: dict) -> bool:
+    """Tell whether the regulation's working-day terms count the day of acceptance (the day a
+    case or step begins): its process property `acceptance_day`, `counted` or `not_counted`.
+
+    A regulation that says the day of acceptance is not counted sets `not_counted`; one that is
+    silent sets `counted`. Without the property the day is not counted (the engine's default).
+    """
+    return manifest.get("acceptance_day") == COUNTED
 
 
 def case_of(manifest: dict, data: dict):
@@ -114,11 +141,15 @@ def case_of(manifest: dict, data: dict):
 
 
 def service_fields(manifest: dict, key: str, version: int, case) -> dict:
-    """Return the start data the service sets: fee in MCI for case, service key and version.
+    """Return the start data the service sets: fee in MCI for case, service key and version,
+    and `service_provider`, the regulation's provider as it names it (`provider_kk`): the issuer
+    that the handlers stamp on its documents, passed on to the called fragments with the data.
+    None when the diagram names no provider, so a handler that needs the issuer refuses.
 
     Raise LookupError if the regulation has fees but none for case.
     """
-    fields = {"service_key": key, "service_version": version}
+    fields = {"service_key": key, "service_version": version,
+              "service_provider": (manifest.get("about") or {}).get("provider_kk")}
     if manifest.get("fee_mci"):
         fee = fee_for(manifest["fee_mci"], case)
         if fee is None:
@@ -138,6 +169,15 @@ def _fees(path: Path, process, props: dict[str, str]) -> dict[str, int] | None:
                            f"{props['fee_mci']!r} is not 'N' or 'case=N; ...': {err}") from None
 
 
+def _acceptance_day(path: Path, process, props: dict[str, str]) -> str | None:
+    """Return the process's acceptance_day property; DiagramError unless a known value."""
+    value = props.get("acceptance_day")
+    if value not in (None, COUNTED, NOT_COUNTED):
+        raise DiagramError(f"{path.name}: process {process.get('id')}: acceptance_day "
+                           f"{value!r} is not '{COUNTED}' or '{NOT_COUNTED}'")
+    return value
+
+
 def read_processes(path: Path) -> dict[str, dict]:
     """Return {process id: manifest} for every executable process in a BPMN file."""
     root = parse_xml(path)
@@ -154,6 +194,8 @@ def read_processes(path: Path) -> dict[str, dict]:
         manifest["fee_mci"] = _fees(path, process, props)
         manifest["terms"] = props.get("terms")  # the overall terms, a case map ("issue=15WD; …")
         manifest["case_field"] = props.get("case_field")  # the start field naming the case
+        # whether working-day terms count the day they begin (see counts_acceptance_day)
+        manifest["acceptance_day"] = _acceptance_day(path, process, props)
         # what the catalog page says of the service: who provides it, where, under which act
         manifest["about"] = {name: props[name] for name in ABOUT if props.get(name)}
         manifest["file"] = path.name

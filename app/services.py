@@ -69,17 +69,27 @@ def _task_row(instance_id: str, manifest: dict, ready, wf, now: datetime.datetim
     props = manifest["processes"][ready.process_key]["tasks"].get(ready.bpmn_id, {})
     lane = props.get("lane") or "unassigned"
     data = engine.task_data(wf, ready.id) or {}
-    duration = diagram.case_value(props.get("duration"), diagram.case_of(manifest, data))
     return {"id": ready.id, "instance_id": instance_id, "process_key": ready.process_key,
             "bpmn_id": ready.bpmn_id, "name": ready.name, "lane": lane, "state": "ready",
             "assignee": data.get("assignments", {}).get(lane), "created_at": now,
-            "due_at": calendar.deadline(now, duration or "")}
+            "due_at": _due(manifest, props.get("duration"), data, now)}
+
+
+def _due(manifest: dict, durations: str | None, data: dict, now: datetime.datetime):
+    """Return when something the regulation times from `now` is due, or None if untimed.
+
+    `durations` is a duration or a case map, resolved by the case and the start data; working
+    days count the day of `now` or begin the next working day, as the regulation's
+    `acceptance_day` says (`diagram.counts_acceptance_day`).
+    """
+    duration = diagram.case_value(durations, diagram.case_of(manifest, data), data)
+    return calendar.deadline(now, duration or "",
+                             count_start_day=diagram.counts_acceptance_day(manifest))
 
 
 def _case_term(manifest: dict, data: dict, now: datetime.datetime):
     """Return when the whole case is due by the regulation's overall `terms`, or None."""
-    term = diagram.case_value(manifest.get("terms"), diagram.case_of(manifest, data))
-    return calendar.deadline(now, term) if term else None
+    return _due(manifest, manifest.get("terms"), data, now)
 
 
 def _outcome_events(snap: engine.Snapshot) -> list:

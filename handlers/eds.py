@@ -73,8 +73,27 @@ def _private_key(path: str, mtime: float):
     return serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
 
 
-def sign_document(*, document: dict, signer: str) -> dict:
-    """Render document as XML and sign it (enveloped XMLDSig) with the signer's key."""
+def _issued_by(document: dict, issuer: str) -> dict:
+    """Return document naming issuer, the provider on whose behalf it is signed.
+
+    A result document is the provider's (a licence, permit, conclusion, certificate or refusal);
+    the signature certifies it in the provider's name, so the signed XML always says whose it is.
+    A missing issuer, or a document already naming another one, is a HandlerError.
+    """
+    if not isinstance(document, dict):
+        raise HandlerError("the document must be a JSON object")
+    if not isinstance(issuer, str) or not issuer.strip():
+        raise HandlerError("issuer must be a non-empty string")
+    if document.get("issuer", issuer) != issuer:
+        raise HandlerError(f"the document names the issuer {document['issuer']!r}, "
+                           f"not the service's provider {issuer!r}")
+    return {**document, "issuer": issuer}
+
+
+def sign_document(*, document: dict, signer: str, issuer: str) -> dict:
+    """Render document, naming its issuer (the regulation's provider), as XML and sign it
+    (enveloped XMLDSig) with the signer's key."""
+    document = _issued_by(document, issuer)
     key_path, cert_path = _signer_files(signer)
     if not key_path.exists() or not cert_path.exists():
         raise HandlerError(f"no signing key for {signer}")

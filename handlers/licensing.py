@@ -1,12 +1,15 @@
-"""E-licensing: register applications, issue licences, record refusals."""
+"""E-licensing: register applications, issue licences, record refusals.
+
+A licence names its issuer, the licensor: the provider of the regulation the case runs under
+(the `provider_kk` of its process, set into the start data as `service_provider`). The issuer is a
+required parameter, never a constant: one diagram fragment serves regulations of different
+providers, and a licence without its provider must not be issued.
+"""
 
 from handlers import adapters
 from handlers import identifiers
 from handlers.errors import HandlerError
 
-ISSUER = (
-    "Local executive body of East Kazakhstan region (state architectural and construction control)"
-)
 LICENCE = {"licence_number": str, "application_number": str, "holder_iin_bin": str,
            "holder_name": str, "activity": str, "status": str, "issued_at": str}
 
@@ -32,10 +35,12 @@ def register_application(*, applicant_iin_bin: str, service: str, licence_case: 
 
 
 def issue_licence(*, application_number: str, holder_iin_bin: str, holder_name: str,
-                  activity: str, idempotency_key: str | None = None) -> dict:
-    """Issue the application's licence (once: a repeat returns the same licence)."""
+                  activity: str, issuer: str, idempotency_key: str | None = None) -> dict:
+    """Issue the application's licence (once: a repeat returns the same licence), its document
+    naming `issuer`, the regulation's provider; a missing issuer fails before E-licensing is asked.
+    """
     for name, value in (("application_number", application_number),
-                        ("holder_name", holder_name), ("activity", activity)):
+                        ("holder_name", holder_name), ("activity", activity), ("issuer", issuer)):
         _require(name, value)
     data = adapters.call("elicense", "POST", f"/applications/{application_number}/licence",
                          idempotency_key=idempotency_key,
@@ -44,7 +49,7 @@ def issue_licence(*, application_number: str, holder_iin_bin: str, holder_name: 
     licence = adapters.expect("elicense", data, LICENCE)
     document = {name: licence[name] for name in LICENCE if name != "status"}
     return {"licence_number": licence["licence_number"], "issued_at": licence["issued_at"],
-            "document": {**document, "issuer": ISSUER}}
+            "document": {**document, "issuer": issuer}}
 
 
 def record_refusal(*, application_number: str, reasons: str,

@@ -23,6 +23,7 @@ from app.audit import replay
 from app.cli import prepare_demo
 from app.models import ProcessInstance
 from app.models import db
+from app.timing import calendar
 from app.timing.clock import ManualClock
 from reference import nca
 from reference.server import ReferenceServer
@@ -278,3 +279,16 @@ def clock():
 def clocked_app(make_app, tmp_path, clock):
     """An app whose Runtime runs on the manual `clock` (allowed because TESTING is set)."""
     return make_app(tmp_path, CLOCK=clock)
+
+
+@pytest.fixture
+def clocked_api(clocked_app):
+    """The API of `clocked_app`, as the demo users call it."""
+    return Api(clocked_app.test_client())
+
+
+@pytest.fixture
+def kept_calendar(monkeypatch, tmp_path):
+    """Count working days on the calendar kept in the repository alone: an admin's
+    instance/calendar.json on the developer's machine must not move a test's deadlines."""
+    monkeypatch.setattr(calendar, "ADMIN_DATA", tmp_path / "no-admin-calendar.json")

@@ -9,11 +9,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from app import diagram
-from app.jobs import scheduler
 from app.models import AuditEvent
-from app.models import Timer
 from app.models import db
 from app.timing import calendar
+from tests import walk
 from tests.conftest import Api
 
 CORRECTIONS = Path(__file__).resolve().parent.parent / "bench" / "corrections"
@@ -41,12 +40,6 @@ def _loop_with_terms(tmp_path: Path, terms: str) -> Path:
     return folder
 
 
-def _rows(instance_id):
-    db.session.expire_all()
-    return list(db.session.scalars(select(Timer).where(Timer.instance_id == instance_id,
-                                                       Timer.kind == "case_term")))
-
-
 def _events(instance_id, kind):
     rows = db.session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id,
                                                        AuditEvent.type == kind))
@@ -67,16 +60,11 @@ def _started(make_app, tmp_path, clock) -> tuple:
 def test_the_overall_term_escalates_the_case_and_ends_with_it(make_app, tmp_path, clock):
     app, api, started = _started(make_app, tmp_path, clock)
     due = calendar.deadline(clock.now(), "2WD")  # Friday 20 March 2026: Nauryz comes between
+    [row] = walk.timers(app, started["id"], kind="case_term")
+    assert (row.state, row.due_at, row.calendar_version) == ("waiting", due, calendar.version())
+    assert walk.move_clock(app, clock, due - datetime.timedelta(seconds=1)) == 0
+    assert walk.move_clock(app, clock, due) == 1
     with app.app_context():
-        [row] = _rows(started["id"])
-        assert (row.state, row.due_at, row.calendar_version) == ("waiting", due,
-                                                                 calendar.version())
-    clock.set(due - datetime.timedelta(seconds=1))
-    with app.app_context():
-        assert scheduler.fire_due(app.extensions["qyzmet"], clock.now()) == 0
-    clock.set(due)
-    with app.app_context():
-        assert scheduler.fire_due(app.extensions["qyzmet"], clock.now()) == 1
         [overdue] = _events(started["id"], "case_overdue")
         assert (overdue["process"], overdue["notify"], overdue["lanes"]) == (
             "corrections_loop", "head", ["executor"])
@@ -84,15 +72,13 @@ def test_the_overall_term_escalates_the_case_and_ends_with_it(make_app, tmp_path
     assert [t["instance"] for t in api.get("head", "/escalations").json] == [started["id"]]
     api.walk(started["id"], [("executor", "correct",
                               {"round": 1, "note": "done", "is_correct": True})])
-    with app.app_context():
-        assert [row.state for row in _rows(started["id"])] == ["fired"]
+    assert [row.state for row in walk.timers(app, started["id"], kind="case_term")] == ["fired"]
 
 
 def test_a_case_that_ends_in_time_closes_its_term(make_app, tmp_path, clock):
     app, api, started = _started(make_app, tmp_path, clock)
     api.walk(started["id"], [("executor", "correct",
                               {"round": 1, "note": "done", "is_correct": True})])
-    with app.app_context():
-        assert [row.state for row in _rows(started["id"])] == ["cancelled"]
-        assert scheduler.fire_due(app.extensions["qyzmet"],
-                                  clock.now() + datetime.timedelta(days=30)) == 0
+    assert [row.state for row in walk.timers(app, started["id"], kind="case_term")] \
+        == ["cancelled"]
+    assert walk.move_clock(app, clock, clock.now() + datetime.timedelta(days=30)) == 0

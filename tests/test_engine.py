@@ -119,9 +119,11 @@ def test_state_round_trip_keeps_the_spec_out(app):
                 "licensing/register_application": lambda **_: {"application_number": "A1"},
                 "licensing/issue_licence": lambda **_: {"licence_number": "L1", "document": {}},
                 "eds/sign_document": lambda **_: {"signature": "s"}}
-    # the service sets service_key (the regulation registered in E-licensing) at start
+    # the service sets service_key (the regulation registered in E-licensing) and
+    # service_provider (the licence's issuer) at start
     workflow, snap = engine.start(specs, {**START, "channel": "state_corporation",
-                                          "service_key": "survey_license_east_kazakhstan_2016"})
+                                          "service_key": "survey_license_east_kazakhstan_2016",
+                                          "service_provider": "the provider"})
     snap = _serve(workflow, snap, handlers)
     for _, bpmn_id, data in ISSUE:
         text = store.dump_state(workflow)

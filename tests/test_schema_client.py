@@ -7,6 +7,8 @@ import zlib
 
 import pytest
 
+from tests import portal
+
 WALKS = 4  # per regulation, each with its own seed
 MAX_STEPS = 80
 TRIES = 6  # a form refused (422) is filled again with other choices
@@ -51,16 +53,12 @@ def _post_until_accepted(api, user, path, *, schema, rng, body, chosen=None):
     return answer
 
 
-# the API contract: an application through a channel is started by that channel's role
-CHANNEL_ROLES = {"state_corporation": "operator", "portal": "portal", "provider_office": "office"}
-
-
 def _start(api, process: dict, rng):
     roles = process["roles_allowed_to_start"]
     schema = api.get(roles[0], f"/processes/{process['key']}").json["start_form"]["schema"]
     channels = (schema.get("properties", {}).get("channel") or {}).get("enum")
     chosen = {"channel": rng.choice(channels)} if channels else {}
-    user = CHANNEL_ROLES.get(chosen.get("channel"), rng.choice(roles))
+    user = portal.CHANNEL_ROLES.get(chosen.get("channel"), rng.choice(roles))
     started = _post_until_accepted(api, user, "/instances", schema=schema, rng=rng,
                                    chosen=chosen,
                                    body=lambda data: {"process": process["key"], "data": data})

@@ -28,6 +28,7 @@ ADMIN_DATA = ROOT / "instance" / "calendar.json"
 COUNTRY = "KZ"
 MAX_WORKING_DAYS = 3660  # about fourteen years: no regulated step is longer
 MAX_DURATION = datetime.timedelta(days=3660)
+END_OF_DAY = datetime.time(18, 0)  # a working-day deadline ends at the end of its day
 _DURATION = re.compile(r"^(?:(?P<wd>\d+)WD|PT(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?"
                        r"|P(?P<d>\d+)D)$")
 _MAX_DURATION_TEXT = 32
@@ -87,25 +88,33 @@ class Calendar:
             return True
         return day.weekday() < 5 and day not in year.off
 
-    def add_working_days(self, start: datetime.datetime, days: int) -> datetime.datetime:
-        """Return the end of the working day that is `days` working days after `start`.
+    def add_working_days(self, start: datetime.datetime, days: int, *,
+                         count_start_day: bool = False) -> datetime.datetime:
+        """Return the end of the last of `days` working days counted from `start`.
 
-        The day of `start` itself is not counted, as the East-Kazakhstan regulations say.
+        By default the day of `start` is not counted and the term runs from the next working
+        day (the East Kazakhstan regulations say so of the day of acceptance). With
+        `count_start_day` the day of `start` is day 1 when it is a working day that has not yet
+        ended (before END_OF_DAY); otherwise the first working day after it is day 1.
         """
         if abs(days) > MAX_WORKING_DAYS:
             raise ValueError(f"{days} working days is beyond the bound of {MAX_WORKING_DAYS}")
         day = start.date()
         counted = 0
+        if count_start_day and days > 0 and start.time() < END_OF_DAY and self.is_working_day(day):
+            counted = 1
         while counted < days:
             day += datetime.timedelta(days=1)
             if self.is_working_day(day):
                 counted += 1
-        return datetime.datetime.combine(day, datetime.time(18, 0), tzinfo=start.tzinfo)
+        return datetime.datetime.combine(day, END_OF_DAY, tzinfo=start.tzinfo)
 
-    def deadline(self, start: datetime.datetime, duration: str) -> datetime.datetime | None:
+    def deadline(self, start: datetime.datetime, duration: str, *,
+                 count_start_day: bool = False) -> datetime.datetime | None:
         """Return when a step that began at `start` with a regulated `duration` is due.
 
         `duration` is `10WD` (working days), `P3D` (calendar days) or `PT1H30M`; None if empty.
+        `count_start_day` applies to working days only (see `add_working_days`).
         """
         if not duration:
             return None
@@ -115,7 +124,7 @@ class Calendar:
                              f"use e.g. 10WD, P3D or PT20M")
         parts = {k: int(v) for k, v in match.groupdict().items() if v}
         if "wd" in parts:
-            return self.add_working_days(start, parts["wd"])
+            return self.add_working_days(start, parts["wd"], count_start_day=count_start_day)
         seconds = ((parts.get("d", 0) * 24 + parts.get("h", 0)) * 60 + parts.get("m", 0)) * 60
         seconds += parts.get("s", 0)
         if seconds > MAX_DURATION.total_seconds():
@@ -172,11 +181,13 @@ def is_working_day(day: datetime.date) -> bool:
     return current().is_working_day(day)
 
 
-def add_working_days(start: datetime.datetime, days: int) -> datetime.datetime:
-    """Return the end of the working day `days` working days after `start` (its day not counted)."""
-    return current().add_working_days(start, days)
+def add_working_days(start: datetime.datetime, days: int, *,
+                     count_start_day: bool = False) -> datetime.datetime:
+    """Return the end of the last of `days` working days from `start` (see the method)."""
+    return current().add_working_days(start, days, count_start_day=count_start_day)
 
 
-def deadline(start: datetime.datetime, duration: str) -> datetime.datetime | None:
+def deadline(start: datetime.datetime, duration: str, *,
+             count_start_day: bool = False) -> datetime.datetime | None:
     """Return when a step begun at `start` with a regulated `duration` is due (None if none)."""
-    return current().deadline(start, duration)
+    return current().deadline(start, duration, count_start_day=count_start_day)

@@ -13,6 +13,10 @@ from handlers.errors import BadAnswer
 from handlers.errors import HandlerError
 from handlers.errors import Unavailable
 
+# the licensor a licence names: the provider of the case's regulation (here an Almaty one)
+ISSUER = ('"Алматы қаласы Мемлекеттік сәулет-құрылыс бақылауы басқармасы" '
+          "коммуналдық мемлекеттік мекемесі")
+
 
 def test_person_and_company_are_found(systems):
     person = registry.lookup_applicant(iin_bin="900115300003")
@@ -71,13 +75,28 @@ def test_licence_is_issued_once_and_refusal_then_conflicts(systems):
     number = licensing.register_application(applicant_iin_bin="150140000012", service="survey",
                                             licence_case="issue")["application_number"]
     licence = licensing.issue_licence(application_number=number, holder_iin_bin="150140000012",
-                                      holder_name="Shygys Geo Survey", activity="geodetic")
+                                      holder_name="Shygys Geo Survey", activity="geodetic",
+                                      issuer=ISSUER)
     again = licensing.issue_licence(application_number=number, holder_iin_bin="150140000012",
-                                    holder_name="Shygys Geo Survey", activity="geodetic")
+                                    holder_name="Shygys Geo Survey", activity="geodetic",
+                                    issuer=ISSUER)
     assert licence["licence_number"] == again["licence_number"]
-    assert licence["document"]["issuer"].startswith("Local executive body")
+    assert licence["document"]["issuer"] == ISSUER
     with pytest.raises(HandlerError, match="refused"):
         licensing.record_refusal(application_number=number, reasons="too late to refuse")
+
+
+@pytest.mark.parametrize("issuer", [None, "", "   "])
+def test_licence_without_issuer_is_refused_before_elicensing_is_asked(systems, issuer):
+    number = licensing.register_application(applicant_iin_bin="150140000012", service="survey",
+                                            licence_case="issue")["application_number"]
+    with pytest.raises(HandlerError, match="issuer must be a non-empty string"):
+        licensing.issue_licence(application_number=number, holder_iin_bin="150140000012",
+                                holder_name="Shygys Geo Survey", activity="geodetic",
+                                issuer=issuer)
+    # nothing was issued: the application can still be refused
+    refusal = licensing.record_refusal(application_number=number, reasons="no issuer")
+    assert refusal["refusal_number"]
 
 
 @pytest.mark.parametrize(("mode", "error"), [

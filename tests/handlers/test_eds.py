@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 LICENCE = {"licence_number": "KZ26LIC00000001", "holder_name": "Абенов Нурлан",
            "activity": {"code": "survey", "subtypes": ["topography", "geodesy"]}}
 SIGNERS = ("head", "self_signed", "expired", "revoked")
+# the provider on whose behalf a result is signed (a process's provider_kk, any will do here)
+ISSUER = "Алматы қаласы Кәсіпкерлік және индустриалды-инновациялық даму басқармасы"
 
 
 @pytest.fixture(scope="session")
@@ -69,37 +71,59 @@ def test_keys_that_are_not_xml_names_are_refused(document):
     with pytest.raises(ValueError, match="XML element name"):
         xmldoc.to_xml(document)
     with pytest.raises(HandlerError, match="cannot be rendered"):
-        eds.sign_document(document=document, signer="head")
+        eds.sign_document(document=document, signer="head", issuer=ISSUER)
 
 
 def test_sign_then_verify(pki):
-    signed = eds.sign_document(document=LICENCE, signer="head")
+    signed = eds.sign_document(document=LICENCE, signer="head", issuer=ISSUER)
     assert signed["signer"] == "head"
     assert "CN=ZHAKUPOVA GULNARA" in signed["certificate_subject"]
     assert re.fullmatch(r"[0-9a-f]{64}", signed["digest"])
     assert signed["signed_xml"].count("<licence ") == 1
     assert "rsa-sha256" in signed["signed_xml"] and "xml-exc-c14n" in signed["signed_xml"]
     assert eds.verify_document(signed["signed_xml"]) == {
-        "valid": True, "reason": None, "document": LICENCE,
+        "valid": True, "reason": None, "document": {**LICENCE, "issuer": ISSUER},
         "signer": {"cn": "ZHAKUPOVA GULNARA", "iin": "680310400011", "bin": None}}
 
 
 def test_document_without_licence_number_has_document_root():
-    signed = eds.sign_document(document={"decision": "refused"}, signer="head")
+    signed = eds.sign_document(document={"decision": "refused"}, signer="head", issuer=ISSUER)
     assert "<document " in signed["signed_xml"]
+
+
+def test_the_signed_document_names_its_issuer_and_keeps_one_already_named():
+    permit = {"service": "mineral_areas_construction_permit_almaty_2019", "result": "positive"}
+    signed = eds.verify_document(eds.sign_document(document=permit, signer="head",
+                                                   issuer=ISSUER)["signed_xml"])
+    assert signed["document"] == {**permit, "issuer": ISSUER}
+    named = {**LICENCE, "issuer": ISSUER}
+    again = eds.verify_document(eds.sign_document(document=named, signer="head",
+                                                  issuer=ISSUER)["signed_xml"])
+    assert again["document"] == named
+
+
+@pytest.mark.parametrize(("document", "issuer", "error"), [
+    (LICENCE, None, "issuer must be a non-empty string"),
+    (LICENCE, "  ", "issuer must be a non-empty string"),
+    ({**LICENCE, "issuer": "East Kazakhstan region"}, ISSUER, "names the issuer"),
+    ("<licence/>", ISSUER, "must be a JSON object"),
+])
+def test_a_missing_or_other_issuer_is_refused(keys, document, issuer, error):
+    with pytest.raises(HandlerError, match=error):
+        eds.sign_document(document=document, signer="head", issuer=issuer)
 
 
 @pytest.mark.parametrize(("old", "new"), [("KZ26LIC00000001", "KZ26LIC00000002"),
                                           ("Нурлан", "Нурлаң"), ("geodesy", "geodesz")])
 def test_changed_text_breaks_the_signature(old, new):
-    signed = eds.sign_document(document=LICENCE, signer="head")["signed_xml"]
+    signed = eds.sign_document(document=LICENCE, signer="head", issuer=ISSUER)["signed_xml"]
     result = eds.verify_document(signed.replace(old, new))
     assert (result["valid"], result["reason"], result["document"]) == (
         False, "signature_invalid", {})
 
 
 def test_changed_signature_value_breaks_the_signature():
-    signed = eds.sign_document(document=LICENCE, signer="head")["signed_xml"]
+    signed = eds.sign_document(document=LICENCE, signer="head", issuer=ISSUER)["signed_xml"]
     start = signed.index("<ds:SignatureValue>") + len("<ds:SignatureValue>") + 10
     changed = "A" if signed[start] != "A" else "B"
     result = eds.verify_document(signed[:start] + changed + signed[start + 1:])
@@ -107,8 +131,8 @@ def test_changed_signature_value_breaks_the_signature():
 
 
 def test_swapped_certificate_breaks_the_signature():
-    head = eds.sign_document(document=LICENCE, signer="head")["signed_xml"]
-    other = eds.sign_document(document=LICENCE, signer="revoked")["signed_xml"]
+    head = eds.sign_document(document=LICENCE, signer="head", issuer=ISSUER)["signed_xml"]
+    other = eds.sign_document(document=LICENCE, signer="revoked", issuer=ISSUER)["signed_xml"]
     cert = re.compile(r"<ds:X509Certificate>[^<]+</ds:X509Certificate>")
     forged = cert.sub(cert.search(other).group(0), head)
     assert eds.verify_document(forged)["reason"] == "signature_invalid"
@@ -117,7 +141,8 @@ def test_swapped_certificate_breaks_the_signature():
 @pytest.mark.parametrize(("signer", "reason"), [("self_signed", "untrusted"),
                                                 ("expired", "expired"), ("revoked", "revoked")])
 def test_documents_of_bad_certificates_are_invalid(signer, reason):
-    result = eds.verify_document(eds.sign_document(document=LICENCE, signer=signer)["signed_xml"])
+    signed = eds.sign_document(document=LICENCE, signer=signer, issuer=ISSUER)["signed_xml"]
+    result = eds.verify_document(signed)
     assert (result["valid"], result["reason"]) == (False, reason)
     assert result["signer"]["iin"] == "900115300003"
 
@@ -134,12 +159,12 @@ def test_garbage_is_malformed(text):
 
 def test_missing_key_raises():
     with pytest.raises(HandlerError, match="no signing key for nobody"):
-        eds.sign_document(document=LICENCE, signer="nobody")
+        eds.sign_document(document=LICENCE, signer="nobody", issuer=ISSUER)
 
 
 def test_unsafe_signer_name_raises():
     with pytest.raises(HandlerError, match="not allowed"):
-        eds.sign_document(document=LICENCE, signer="../etc/passwd")
+        eds.sign_document(document=LICENCE, signer="../etc/passwd", issuer=ISSUER)
 
 
 @pytest.mark.parametrize(("holder", "iin_bin", "reason"), [
@@ -227,7 +252,7 @@ def test_crl_is_not_needed_for_untrusted_signatures(pki, keys):
 
 def test_cli_valid_document(pki, tmp_path):
     path = tmp_path / "licence.xml"
-    path.write_text(eds.sign_document(document=LICENCE, signer="head")["signed_xml"])
+    path.write_text(eds.sign_document(document=LICENCE, signer="head", issuer=ISSUER)["signed_xml"])
     done = run_cli("verify", str(path), "--trust", str(pki / "ca-chain.pem"))
     assert (done.returncode, done.stdout) == (
         0, "valid: signed by ZHAKUPOVA GULNARA (IIN 680310400011)\n")
@@ -235,7 +260,7 @@ def test_cli_valid_document(pki, tmp_path):
 
 def test_cli_invalid_document(pki, tmp_path):
     path = tmp_path / "licence.xml"
-    signed = eds.sign_document(document=LICENCE, signer="head")["signed_xml"]
+    signed = eds.sign_document(document=LICENCE, signer="head", issuer=ISSUER)["signed_xml"]
     path.write_text(signed.replace("Абенов", "Әбенов"))
     done = run_cli("verify", str(path), "--trust", str(pki / "ca-chain.pem"),
                    "--crl", str(pki / "crl.pem"))
@@ -255,7 +280,7 @@ def stderr_lines(done: subprocess.CompletedProcess) -> list[str]:
 ])
 def test_cli_usage_errors_exit_2(pki, tmp_path, arguments):
     path = tmp_path / "licence.xml"
-    path.write_text(eds.sign_document(document=LICENCE, signer="head")["signed_xml"])
+    path.write_text(eds.sign_document(document=LICENCE, signer="head", issuer=ISSUER)["signed_xml"])
     names = {"file": path, "trust": pki / "ca-chain.pem", "missing": tmp_path / "missing.pem"}
     done = run_cli(*(argument.format(**names) for argument in arguments))
     assert done.returncode == 2

@@ -5,14 +5,11 @@ term of the Almaty 2019 family on a moved clock."""
 import datetime
 
 import pytest
-from sqlalchemy import select
 
-from app.models import Timer
-from app.models import db
 from app.timing import calendar
 from tests import portal
+from tests import walk
 from tests.conftest import CLOCK_START
-from tests.conftest import Api
 
 PERMIT = "mineral_areas_construction_permit_almaty_2019"
 CONCLUSION = "no_minerals_conclusion_almaty_2019"
@@ -24,24 +21,16 @@ DOCUMENTS = ["application.pdf", "site_plan.pdf"]
 
 
 def _start(api, key, data):
-    answer = api.post("portal", "/instances", json={"process": key, "data": data})
-    assert answer.status_code == 201, answer.json
-    return answer.json["id"]
+    return portal.start(api, key, data, "portal")
 
 
-def _outcome(api, instance_id):
-    instance = api.get("auditor", f"/instances/{instance_id}").json
-    return instance["status"], instance["outcome"]
-
-
-def _portal_application(api, base, key, *, session=None, holder=None):
-    """The start data of an Almaty 2019 portal request, signed as the portal does (process 3)."""
-    version = portal.service_version(api, key)
-    signed = {"applicant_iin_bin": IIN, "site_address": SITE, "service_key": key,
-              "service_version": version}
-    return {"applicant_iin_bin": IIN, "site_address": SITE, "attached_documents": DOCUMENTS,
-            "portal_session": session or portal.session_for(base, IIN),
-            "signed_request": portal.signed_request(base, holder or IIN, signed)}
+def _at_the_portal(api, base, key, **change):
+    """Start an Almaty 2019 portal request signed as the portal does (process 3): the applicant
+    signs who and where, the attachments come along unsigned."""
+    data = portal.signed_application(api, base, key,
+                                     {"applicant_iin_bin": IIN, "site_address": SITE},
+                                     unsigned={"attached_documents": DOCUMENTS}, **change)
+    return _start(api, key, data)
 
 
 def _review(compliant=True, minerals=False):
@@ -65,8 +54,8 @@ def _review(compliant=True, minerals=False):
     (CONCLUSION, {"holder": "revoked"}, "signature_not_confirmed"),
 ])
 def test_almaty_2019_portal_refusals_end_at_the_portal(api, state_systems, key, change, outcome):
-    instance_id = _start(api, key, _portal_application(api, state_systems.url, key, **change))
-    assert _outcome(api, instance_id) == ("completed", outcome)
+    instance_id = _at_the_portal(api, state_systems.url, key, **change)
+    assert walk.outcome(api, instance_id) == ("completed", outcome)
 
 
 @pytest.mark.parametrize(("key", "compliant", "minerals", "outcome"), [
@@ -79,10 +68,10 @@ def test_almaty_2019_portal_refusals_end_at_the_portal(api, state_systems, key, 
 def test_almaty_2019_results_reach_the_personal_cabinet_signed(  # noqa: PLR0917
         api, state_systems, key,
                                                                compliant, minerals, outcome):
-    instance_id = _start(api, key, _portal_application(api, state_systems.url, key))
+    instance_id = _at_the_portal(api, state_systems.url, key)
     api.walk(instance_id, _review(compliant, minerals))
-    assert _outcome(api, instance_id) == ("completed", outcome)
-    data = api.get("auditor", f"/instances/{instance_id}").json["data"]
+    assert walk.outcome(api, instance_id) == ("completed", outcome)
+    data = walk.instance(api, instance_id)["data"]
     assert data["result_document"]["result"] == ("positive" if compliant else "refusal")
     assert data["result_document"]["service"] == key
 
@@ -96,38 +85,25 @@ def test_almaty_2019_start_needs_the_portal_fields(api):
                     json={"process": PERMIT, "data": data}).status_code == 403
 
 
-def _waiting_step_row(instance_id):
-    db.session.expire_all()
-    [row] = db.session.scalars(select(Timer).where(Timer.instance_id == instance_id,
-                                                   Timer.kind == "step_deadline",
-                                                   Timer.state == "waiting")).all()
-    return row
+# the durations of the provider's steps 1-6 (para 9)
+DURATIONS = {"register_application": "PT15M", "consider_application": "PT2H",
+             "check_requirements": "PT2H", "prepare_result": "8WD", "endorse_result": "PT1H",
+             "sign_result": "PT1H"}
 
 
-def test_almaty_2019_term_on_a_moved_clock(clocked_app, clock, state_systems, monkeypatch,
-                                           tmp_path):
+@pytest.mark.usefixtures("kept_calendar")
+def test_almaty_2019_term_on_a_moved_clock(clocked_app, clocked_api, clock, state_systems):
     """Each step finishes at its own deadline; the case still ends within 9 working days."""
-    monkeypatch.setattr(calendar, "ADMIN_DATA", tmp_path / "no-admin-calendar.json")
-    api = Api(clocked_app.test_client())
-    instance_id = _start(api, PERMIT, _portal_application(api, state_systems.url, PERMIT))
-    term_due = calendar.deadline(CLOCK_START, "9WD")
-    durations = ["PT15M", "PT2H", "PT2H", "8WD", "PT1H", "PT1H"]
-    for (user, bpmn_id, data), duration in zip(_review(), durations, strict=True):
-        task_id = api.ready_task(user, instance_id, bpmn_id)
-        with clocked_app.app_context():
-            row = _waiting_step_row(instance_id)
-            assert row.bpmn_id == bpmn_id
-            due = row.due_at if row.due_at.tzinfo else row.due_at.replace(tzinfo=datetime.UTC)
-            assert due == calendar.deadline(clock.now(), duration)
-        clock.set(due)  # every step takes all the time the regulation gives it
-        api.tokens.clear()
-        answer = api.post(user, f"/tasks/{task_id}/complete", json={"data": data})
-        assert answer.status_code == 200, answer.json
-    assert _outcome(api, instance_id) == ("completed", "permit_issued")
+    api = clocked_api
+    instance_id = _at_the_portal(api, state_systems.url, PERMIT)
+    term_due = calendar.deadline(CLOCK_START, "9WD", count_start_day=True)
+    # every step takes all the time the regulation gives it
+    walk.walk_on_the_clock(clocked_app, api, clock, instance_id, _review(), durations=DURATIONS)
+    assert walk.outcome(api, instance_id) == ("completed", "permit_issued")
     assert clock.now() <= term_due
-    # begun Friday 20 March 2026 (before Nauryz): due at the end of 7 April, as the calendar
-    # gives 10 working days to 8 April (tests/test_timers.py)
-    assert term_due == datetime.datetime(2026, 4, 7, 18, tzinfo=datetime.UTC)
+    # begun Friday 20 March 2026 (before Nauryz), which counts as day 1 (the regulation is
+    # silent on the day of acceptance): due at the end of 6 April
+    assert term_due == datetime.datetime(2026, 4, 6, 18, tzinfo=datetime.UTC)
 
 
 ATTESTATION_START = {"applicant_iin_bin": IIN, "organisation_name": "TOO Qurylys Saraptama",
@@ -158,9 +134,8 @@ TO_COMPLETENESS = [
 def test_attestation_centre_accreditation_paths(api, steps, outcome):
     instance_id = _start(api, ATTESTATION, ATTESTATION_START)
     api.walk(instance_id, steps)
-    assert _outcome(api, instance_id) == ("completed", outcome)
-    data = api.get("auditor", f"/instances/{instance_id}").json["data"]
-    assert data["result_signature"]
+    assert walk.outcome(api, instance_id) == ("completed", outcome)
+    assert walk.instance(api, instance_id)["data"]["result_signature"]
 
 
 def test_refusal_needs_its_reasons(api):
@@ -174,7 +149,7 @@ def test_refusal_needs_its_reasons(api):
 
 def test_technical_supervision_accreditation_runs_and_finishes_without_people(api):
     instance_id = _start(api, SUPERVISION, ATTESTATION_START)
-    assert _outcome(api, instance_id) == ("completed", "certificate_issued")
-    instance = api.get("auditor", f"/instances/{instance_id}").json
+    assert walk.outcome(api, instance_id) == ("completed", "certificate_issued")
+    instance = walk.instance(api, instance_id)
     assert instance["data"]["application"]["application_number"]
     assert instance["data"]["result_signature"]

@@ -7,16 +7,12 @@ import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from app.diagram import read_processes
-from app.jobs import scheduler
-from app.models import Timer
-from app.models import db
 from app.timing import calendar
 from tests import portal
+from tests import walk
 from tests.conftest import CLOCK_START
-from tests.conftest import Api
 from tests.paths import DOCUMENTS_REFUSED
 from tests.paths import ISSUE
 from tests.paths import PORTAL_ISSUE
@@ -48,22 +44,13 @@ def _terms(key) -> dict[str, str]:
     return dict(part.strip().split("=") for part in text.split(";"))
 
 
-def _start(api, key, data, user="operator"):
-    answer = api.post(user, "/instances", json={"process": key, "data": data})
-    assert answer.status_code == 201, answer.json
-    return answer.json["id"]
+def _at_the_state_corporation(api, key, iin_bin=APPLICANT, case="issue"):
+    return portal.start(api, key, portal.licence_request(iin_bin, case), "operator")
 
 
-def _instance(api, instance_id):
-    return api.get("auditor", f"/instances/{instance_id}").json
-
-
-def _portal(api, base, key, case="issue", **change):
-    version = portal.service_version(api, key)
-    fee = 10 if case in ("issue", "duplicate") else 1
-    invoice = change.pop("invoice", None) or portal.paid_invoice(base, APPLICANT, fee_mci=fee)
-    return portal.application(base, APPLICANT, version=version, key=key, case=case,
-                              invoice=invoice, **change)
+def _at_the_portal(api, base, key, **change):
+    return portal.start(api, key, portal.licence_application(api, base, key, APPLICANT, **change),
+                        "portal")
 
 
 @pytest.mark.parametrize("key", REGULATIONS)
@@ -73,9 +60,9 @@ def _portal(api, base, key, case="issue", **change):
     (DOCUMENTS_REFUSED, "documents_not_accepted", "state_corporation"),
 ])
 def test_state_corporation_paths(api, key, steps, outcome, delivered):
-    instance_id = _start(api, key, {"applicant_iin_bin": APPLICANT, "licence_case": "issue"})
+    instance_id = _at_the_state_corporation(api, key)
     api.walk(instance_id, steps)
-    instance = _instance(api, instance_id)
+    instance = walk.instance(api, instance_id)
     assert (instance["status"], instance["outcome"]) == ("completed", outcome)
     assert instance["data"]["delivered_via"] == delivered
     assert all(t["state"] != "ready" for t in instance["tasks"])
@@ -86,8 +73,7 @@ def test_state_corporation_paths(api, key, steps, outcome, delivered):
 
 @pytest.mark.parametrize("key", REGULATIONS)
 def test_unknown_applicant_is_refused_at_the_state_corporation(api, key):
-    instance_id = _start(api, key, {"applicant_iin_bin": UNKNOWN_IIN, "licence_case": "issue"})
-    instance = _instance(api, instance_id)
+    instance = walk.instance(api, _at_the_state_corporation(api, key, UNKNOWN_IIN))
     assert (instance["status"], instance["outcome"]) == ("completed", "applicant_not_found")
     assert instance["data"]["intake_refusal"]["applicant_record"]["found"] is False
 
@@ -99,11 +85,11 @@ def test_unknown_applicant_is_refused_at_the_state_corporation(api, key):
     (PORTAL_QUALIFICATION_REFUSED, "reasoned_refusal"),
 ])
 def test_portal_paths_end_in_the_personal_cabinet(api, state_systems, key, steps, outcome):
-    instance_id = _start(api, key, _portal(api, state_systems.url, key), user="portal")
+    instance_id = _at_the_portal(api, state_systems.url, key)
     ready = api.get("head", f"/tasks?instance={instance_id}&state=ready").json
     assert [t["bpmn_id"] for t in ready] == ["assign_executor"]  # no office receipt (action 1)
     api.walk(instance_id, steps)
-    instance = _instance(api, instance_id)
+    instance = walk.instance(api, instance_id)
     assert (instance["status"], instance["outcome"]) == ("completed", outcome)
     assert instance["data"]["delivered_via"] == "personal_cabinet"
     if outcome == "licence_issued":
@@ -117,10 +103,8 @@ def test_portal_paths_end_in_the_personal_cabinet(api, state_systems, key, steps
     ({"holder": "expired"}, "signature_not_confirmed", "request_signature"),
 ])
 def test_portal_conditions_refuse_where_the_request_came_from(  # noqa: PLR0917
-        api, state_systems, key, change,
-                                                              outcome, check):
-    instance_id = _start(api, key, _portal(api, state_systems.url, key, **change), user="portal")
-    instance = _instance(api, instance_id)
+        api, state_systems, key, change, outcome, check):
+    instance = walk.instance(api, _at_the_portal(api, state_systems.url, key, **change))
     assert (instance["status"], instance["outcome"]) == ("completed", outcome)
     refusal = instance["data"]["intake_refusal"]
     assert refusal["intake_outcome"] == outcome
@@ -135,37 +119,27 @@ def test_every_case_has_its_fee_and_terms(api, key):
     assert _terms(key) == {"issue": "15WD", "reissue_reorganisation": "15WD",
                      "reissue_category": "15WD", "reissue_change": "3WD", "duplicate": "2WD"}
     for case in CASES:
-        data = _instance(api, _start(api, key, {"applicant_iin_bin": APPLICANT,
-                                                "licence_case": case}))["data"]
+        data = walk.instance(api, _at_the_state_corporation(api, key, case=case))["data"]
         assert data["fee_mci"] == (10 if case in ("issue", "duplicate") else 1)
 
 
-def test_the_terms_and_step_deadlines_on_a_moved_clock(clocked_app, clock, monkeypatch, tmp_path):
+@pytest.mark.usefixtures("kept_calendar")
+def test_the_terms_and_step_deadlines_on_a_moved_clock(clocked_app, clocked_api, clock):
     """A duplicate (2 working days, acceptance day not counted) accepted on Friday 20 March 2026:
     the Nauryz holidays (21-25 March) move its term to the end of Friday 27 March; action 3
     (2 working days) is due then too and escalates to the head when the clock passes it."""
-    monkeypatch.setattr(calendar, "ADMIN_DATA", tmp_path / "no-admin-calendar.json")
-    api = Api(clocked_app.test_client())
+    api = clocked_api
     key = REGULATIONS[0]
-    instance_id = _start(api, key, {"applicant_iin_bin": APPLICANT, "licence_case": "duplicate"})
+    instance_id = _at_the_state_corporation(api, key, case="duplicate")
     api.walk(instance_id, TO_QUALIFICATION[:3])
     term_due = calendar.deadline(CLOCK_START, _terms(key)["duplicate"])
-    task = [t for t in _instance(api, instance_id)["tasks"]
-            if t["bpmn_id"] == "check_completeness" and t["state"] == "ready"][0]
-    step_due = datetime.datetime.fromisoformat(task["due_at"])
+    step_due = walk.ready_due(api, "executor", instance_id, "check_completeness")
     assert term_due.date() == datetime.date(2026, 3, 27)
     assert step_due <= term_due
-    clock.set(step_due - datetime.timedelta(seconds=1))
-    with clocked_app.app_context():
-        assert scheduler.fire_due(clocked_app.extensions["qyzmet"], clock.now()) == 0
-    clock.set(step_due)
-    with clocked_app.app_context():
-        assert scheduler.fire_due(clocked_app.extensions["qyzmet"], clock.now()) >= 1
-        db.session.expire_all()
-        fired = db.session.scalars(select(Timer).where(Timer.instance_id == instance_id,
-                                                       Timer.state == "fired")).all()
-        term = db.session.scalars(select(Timer).where(Timer.instance_id == instance_id,
-                                                      Timer.kind == "case_term")).one()
+    assert walk.move_clock(clocked_app, clock, step_due - datetime.timedelta(seconds=1)) == 0
+    assert walk.move_clock(clocked_app, clock, step_due) >= 1
+    fired = walk.timers(clocked_app, instance_id, state="fired")
+    [term] = walk.timers(clocked_app, instance_id, kind="case_term")
     # the overall term (the case) and action 3 (the step) are both due at the end of 27 March
     assert term.due_at == term_due and term.state == "fired"
     assert sorted((t.kind, t.bpmn_id) for t in fired) == [("case_term", key),
@@ -175,4 +149,4 @@ def test_the_terms_and_step_deadlines_on_a_moved_clock(clocked_app, clock, monke
     # the case goes on to its result within the moved clock
     api.walk(instance_id, [("executor", "check_completeness", {"documents_complete": True})]
              + ISSUE[len(TO_QUALIFICATION):])
-    assert _instance(api, instance_id)["outcome"] == "licence_issued"
+    assert walk.outcome(api, instance_id)[1] == "licence_issued"

@@ -5,15 +5,12 @@ the portal); the 30 working-day term on a moved clock."""
 import datetime
 
 import pytest
-from sqlalchemy import select
 
 from app import definitions
-from app.models import Timer
-from app.models import db
 from app.timing import calendar
 from tests import portal
+from tests import walk
 from tests.conftest import CLOCK_START
-from tests.conftest import Api
 
 KEY = "expert_attestation_almaty_2017"
 IIN = "900115300003"
@@ -67,23 +64,13 @@ PAPER_REFUSAL = [
 
 
 def _start(api, data, user):
-    answer = api.post(user, "/instances", json={"process": KEY, "data": data})
-    assert answer.status_code == 201, answer.json
-    return answer.json["id"]
+    return portal.start(api, KEY, data, user)
 
 
-def _outcome(api, instance_id):
-    instance = api.get("auditor", f"/instances/{instance_id}").json
-    return instance["status"], instance["outcome"]
-
-
-def _portal_start(api, base, *, session=None, holder=None):
+def _portal_start(api, base, **change):
     """A portal request signed as the portal does (processes 3, 4, 6), free of charge."""
-    version = portal.service_version(api, KEY)
-    signed = {**APPLICANT, "service_key": KEY, "service_version": version}
-    return {**APPLICANT, "channel": "portal",
-            "portal_session": session or portal.session_for(base, IIN),
-            "signed_request": portal.signed_request(base, holder or IIN, signed)}
+    return portal.signed_application(api, base, KEY, APPLICANT, unsigned={"channel": "portal"},
+                                     **change)
 
 
 # --- provider's office -------------------------------------------------------------------
@@ -101,8 +88,8 @@ def _portal_start(api, base, *, session=None, holder=None):
 def test_office_applications(api, steps, outcome):
     instance_id = _start(api, OFFICE_START, "office")
     api.walk(instance_id, steps)
-    assert _outcome(api, instance_id) == ("completed", outcome)
-    data = api.get("auditor", f"/instances/{instance_id}").json["data"]
+    assert walk.outcome(api, instance_id) == ("completed", outcome)
+    data = walk.instance(api, instance_id)["data"]
     if outcome == "attestation_issued_at_office":
         assert data["attestation"]["licence_number"]
         assert data["attestation_signature"]["signer"] == "head"
@@ -130,7 +117,7 @@ def test_office_start_is_the_offices_and_free(api):
 ])
 def test_portal_refusals_end_at_the_portal(api, state_systems, change, outcome):
     instance_id = _start(api, _portal_start(api, state_systems.url, **change), "portal")
-    assert _outcome(api, instance_id) == ("completed", outcome)
+    assert walk.outcome(api, instance_id) == ("completed", outcome)
 
 
 @pytest.mark.parametrize(("steps", "outcome"), [
@@ -141,8 +128,8 @@ def test_portal_refusals_end_at_the_portal(api, state_systems, change, outcome):
 def test_portal_applications(api, state_systems, steps, outcome):
     instance_id = _start(api, _portal_start(api, state_systems.url), "portal")
     api.walk(instance_id, steps)
-    assert _outcome(api, instance_id) == ("completed", outcome)
-    data = api.get("auditor", f"/instances/{instance_id}").json["data"]
+    assert walk.outcome(api, instance_id) == ("completed", outcome)
+    data = walk.instance(api, instance_id)["data"]
     assert data["delivered_to"] == "personal_cabinet"
     assert data["request_signature"]["valid"] is True
 
@@ -158,7 +145,7 @@ def test_the_signature_binds_the_attestation_field(api, state_systems):
     data = _portal_start(api, state_systems.url)
     data["attestation_field"] = "engineering_services"  # not what the applicant signed
     instance_id = _start(api, data, "portal")
-    assert _outcome(api, instance_id) == ("completed", "signature_not_confirmed")
+    assert walk.outcome(api, instance_id) == ("completed", "signature_not_confirmed")
 
 
 # --- the 30 working-day term on a moved clock -------------------------------------------
@@ -174,50 +161,27 @@ DURATIONS = {"register_request": "2WD", "form_applicants_list": "2WD", "prepare_
              "form_result": "3WD", "sign_result": "1WD"}
 
 
-def _waiting_step_row(instance_id):
-    db.session.expire_all()
-    [row] = db.session.scalars(select(Timer).where(Timer.instance_id == instance_id,
-                                                   Timer.kind == "step_deadline",
-                                                   Timer.state == "waiting")).all()
-    return row
-
-
-def _aware(moment):
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
-
-
-def test_term_on_a_moved_clock(clocked_app, clock, monkeypatch, tmp_path):
+@pytest.mark.usefixtures("kept_calendar")
+def test_term_on_a_moved_clock(clocked_app, clocked_api, clock):
     """Every step takes all the time it is given (same-day steps their day); the attestation is
     handed over within the 30 working days counted from the submission (para 5)."""
-    monkeypatch.setattr(calendar, "ADMIN_DATA", tmp_path / "no-admin-calendar.json")
-    api = Api(clocked_app.test_client())
+    api = clocked_api
     instance_id = _start(api, OFFICE_START, "office")
     with clocked_app.app_context():
         terms = definitions.latest(KEY).manifest["terms"]
     assert terms == "30WD"  # one term for both channels and both attestation fields (para 5)
-    term_due = calendar.deadline(CLOCK_START, terms)
+    term_due = calendar.deadline(CLOCK_START, terms, count_start_day=True)  # D14
     api.walk(instance_id, _office_intake())  # the office's desk work has no regulated term
-    for user, bpmn_id, data in _to_admission() + _testing() + RESULT:
-        task_id = api.ready_task(user, instance_id, bpmn_id)
-        with clocked_app.app_context():
-            row = _waiting_step_row(instance_id)
-            assert row.bpmn_id == bpmn_id
-            due = _aware(row.due_at)
-            assert due == calendar.deadline(clock.now(), DURATIONS[bpmn_id])
-        if bpmn_id not in SAME_DAY:
-            clock.set(due)
-        api.tokens.clear()
-        answer = api.post(user, f"/tasks/{task_id}/complete", json={"data": data})
-        assert answer.status_code == 200, answer.json
+    walk.walk_on_the_clock(clocked_app, api, clock, instance_id,
+                           _to_admission() + _testing() + RESULT, durations=DURATIONS,
+                           same_day=SAME_DAY)
     api.tokens.clear()
     api.walk(instance_id, [("office", "hand_over_attestation", {"handed_over": True})])
-    assert _outcome(api, instance_id) == ("completed", "attestation_issued_at_office")
+    assert walk.outcome(api, instance_id) == ("completed", "attestation_issued_at_office")
     assert clock.now() <= term_due
-    # begun Friday 20 March 2026: 30 working days (Nauryz, 1 and 7 May off) end on 8 May;
-    # the attestation was handed over on 29 April
-    assert term_due == datetime.datetime(2026, 5, 8, 18, tzinfo=datetime.UTC)
-    assert clock.now() == datetime.datetime(2026, 4, 29, 18, tzinfo=datetime.UTC)
-    with clocked_app.app_context():  # no step was late: nothing escalated to the head
-        db.session.expire_all()
-        assert not db.session.scalars(select(Timer).where(Timer.instance_id == instance_id,
-                                                          Timer.state == "fired")).all()
+    # begun Friday 20 March 2026, day 1: 30 working days (Nauryz, 1 and 7 May off) end on
+    # 6 May; the attestation was handed over on 28 April
+    assert term_due == datetime.datetime(2026, 5, 6, 18, tzinfo=datetime.UTC)
+    assert clock.now() == datetime.datetime(2026, 4, 28, 18, tzinfo=datetime.UTC)
+    # no step was late: nothing escalated to the head
+    assert not walk.timers(clocked_app, instance_id, state="fired")
