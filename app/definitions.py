@@ -120,12 +120,13 @@ def _specs_text(digest: str, key: str, paths: list[Path]) -> str:
 
 
 def deploy_directory(bpmn_dir: Path, deployed_by: str, forms_dir: Path | None = None,
-                     registry: dict | None = None) -> list[ProcessDefinition]:
+                     registry: dict | None = None, journal=None) -> list[ProcessDefinition]:
     """Deploy every regulation whose diagrams or forms changed; return the new versions.
 
     A version stores its diagrams and the forms of its processes (FORMS_DIR unless given) in
     `sources`; its `sha256` covers both, and `manifest["fingerprint"]` records the parts.
-    Nothing is written unless every regulation's files are valid.
+    Nothing is written unless every regulation's files are valid. `journal(conn, created)`,
+    when given, records the deploy in the same transaction (app.audit.admin_log).
     """
     forms_dir = Path(forms_dir or current_app.config["FORMS_DIR"])
     manifests, files = scan(bpmn_dir)
@@ -145,6 +146,8 @@ def deploy_directory(bpmn_dir: Path, deployed_by: str, forms_dir: Path | None = 
             sources=sources, specs=_specs_text(digest, key, [files[pid] for pid in reached]),
             manifest=full, deployed_by=deployed_by))
     db.session.add_all(created)
+    if created and journal is not None:
+        journal(db.session.connection(), created)
     db.session.commit()
     return created
 

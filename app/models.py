@@ -204,3 +204,17 @@ class Credential(db.Model):
     created_at = db.Column(UTCDateTime, nullable=False, default=utcnow)
     expires_at = db.Column(UTCDateTime, nullable=False)
     revoked_at = db.Column(UTCDateTime)
+
+
+class Checkpoint(db.Model):
+    """A signed checkpoint of every journal (`app.audit.checkpoints`): the heads of all chains,
+    hashed into `root_digest`, chained to the previous checkpoint by `prev_digest` (the sha256
+    of its signed XML) and signed with the provider's EDS. `prev_digest` is unique, so the
+    checkpoints form one line even when several schedulers take one at the same moment."""
+
+    id = db.Column(db.Integer, primary_key=True)  # the number the signed document carries
+    created_at = db.Column(UTCDateTime, nullable=False)  # the host's clock
+    prev_digest = db.Column(db.String(64), nullable=False, unique=True)
+    root_digest = db.Column(db.String(64), nullable=False)
+    cases = db.Column(db.Integer, nullable=False)
+    signed_xml = deferred(db.Column(db.Text, nullable=False))

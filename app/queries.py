@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 import handlers
-from app import audit
 from app import definitions
 from app import forms
 from app.access import inputs
 from app.access import policy
 from app.access.auth import Actor
 from app.audit import redaction
+from app.audit import verification
 from app.core import engine
 from app.core import store
 from app.jobs import queue as job_queue
@@ -230,10 +230,12 @@ def history(rt: Runtime, actor: Actor, instance_id: str, after: int = 0,
 
 
 def verify_history(rt: Runtime, actor: Actor, instance_id: str) -> dict:
-    """Check the instance's hash chain; report the first broken entry."""
-    _, rows = _journal(rt, actor, instance_id)
-    broken = audit.verify(rows)
-    return {"ok": broken is None, "events": len(rows), "first_broken_seq": broken}
+    """Check the instance's hash chain and its recorded head; name the first broken link
+    (`app.audit.verification`). `first_broken_seq` stays for older clients."""
+    _readable_instance(rt, actor, instance_id)
+    result = verification.verify_case(instance_id)
+    broken = result["first_broken"]
+    return {**result, "first_broken_seq": broken["seq"] if broken else None}
 
 
 def list_instances(rt: Runtime, actor: Actor, limit: int = 200) -> list[dict]:

@@ -13,9 +13,11 @@ from alembic.migration import MigrationContext
 from sqlalchemy import MetaData
 from sqlalchemy import inspect
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from werkzeug.security import generate_password_hash
 
 from app import create_app
+from app.audit.admin_log import ADMIN_CHAIN
 from app.cli import upgrade_database
 from app.models import db
 from tests.paths import PASSWORD
@@ -23,7 +25,7 @@ from tests.paths import PASSWORD
 FIXTURES = Path(__file__).parent / "fixtures"
 FIRST_MAIN_TABLES = {"user", "process_definition", "process_instance", "task", "audit_event"}
 AT = datetime.datetime(2026, 3, 20, 9, 30, tzinfo=datetime.UTC)
-HEAD = "0005"  # the newest revision in app/migrations
+HEAD = "0007"  # the newest revision in app/migrations
 # one row in every table of commit 5629b0c's schema, as that main would have written them
 # (integer keys from the database's own sequence, as that main let them be)
 OLD_ROWS = {
@@ -192,7 +194,11 @@ def test_init_demo_adopts_a_database_made_by_create_all_with_credentials(bare_ap
         after = read_all_rows(FIRST_MAIN_TABLES)
     assert after["process_instance"] == [{**case, "state_seq": case["journal_seq"]}
                                          for case in before["process_instance"]]
-    assert after["audit_event"] == before["audit_event"]
+    # the cases' journals are kept; init-demo's deploy is journalled in the admin chain
+    kept = [row for row in after["audit_event"] if row["instance_id"] != ADMIN_CHAIN]
+    assert kept == before["audit_event"]
+    assert [row["type"] for row in after["audit_event"] if row["instance_id"] == ADMIN_CHAIN] == [
+        "deployed"]
     assert before["user"][0] in after["user"]
 
 
@@ -212,6 +218,11 @@ def test_flask_db_upgrade_and_downgrade(bare_app):
         assert revision_of_database() == HEAD
         tables = set(inspect(db.engine).get_table_names())
         assert tables >= FIRST_MAIN_TABLES | {"credential", "job", "timer"}
+    with app.app_context():  # 0006: the journal takes entries and refuses to lose them
+        with db.engine.begin() as conn:
+            conn.execute(db.metadata.tables["audit_event"].insert(), OLD_ROWS["audit_event"])
+        with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM audit_event")
     assert runner.invoke(args=["db", "downgrade", "base"]).exit_code == 0
     with app.app_context():
         assert set(inspect(db.engine).get_table_names()) == {"alembic_version"}

@@ -6,6 +6,7 @@ token`, an admin or a password change ends it at once, in every process that ser
 Who may do what with an actor is `app.access.policy`.
 """
 
+import contextlib
 import datetime
 import functools
 import hashlib
@@ -166,14 +167,27 @@ def revoke(secret, *, now: datetime.datetime | None = None) -> bool:
     return done.rowcount == 1
 
 
+@contextlib.contextmanager
+def _transaction(conn):
+    """Use the caller's transaction (an admin action journalled with it), or begin one."""
+    if conn is not None:
+        yield conn
+    else:
+        with db.engine.begin() as own:
+            yield own
+
+
 def revoke_all(username: str, kind: str | None = None, *,
-               now: datetime.datetime | None = None) -> int:
-    """End every live credential of a user (of one kind, or all) at `now`; return how many."""
+               now: datetime.datetime | None = None, conn=None) -> int:
+    """End every live credential of a user (of one kind, or all) at `now`; return how many.
+
+    In the caller's transaction `conn` when given (app.audit.admin_log journals it there).
+    """
     where = [CREDENTIALS.c.username == username, CREDENTIALS.c.revoked_at.is_(None)]
     if kind:
         where.append(CREDENTIALS.c.kind == kind)
-    with db.engine.begin() as conn:
-        ended = conn.execute(update(CREDENTIALS).where(*where).values(revoked_at=_moment(now)))
+    with _transaction(conn) as writing:
+        ended = writing.execute(update(CREDENTIALS).where(*where).values(revoked_at=_moment(now)))
         return ended.rowcount
 
 
@@ -187,17 +201,20 @@ def check_new_password(password) -> dict[str, str]:
 
 
 def set_password(username: str, password: str, method: str = DEFAULT_HASH_METHOD, *,
-                 now: datetime.datetime | None = None) -> int:
-    """Give a user a new password and end all their sessions and tokens; return how many."""
+                 now: datetime.datetime | None = None, conn=None) -> int:
+    """Give a user a new password and end all their sessions and tokens; return how many.
+
+    One transaction (the caller's `conn` when given): a refused change changes nothing.
+    """
     errors = check_new_password(password)
     if errors:
         raise PasswordRefused(errors)
-    with db.engine.begin() as conn:
-        changed = conn.execute(update(USERS).where(USERS.c.username == username).values(
+    with _transaction(conn) as writing:
+        changed = writing.execute(update(USERS).where(USERS.c.username == username).values(
             password_hash=generate_password_hash(password, method=method))).rowcount
-    if changed != 1:
-        raise LookupError(f"no user '{username}'")
-    return revoke_all(username, now=now)
+        if changed != 1:
+            raise LookupError(f"no user '{username}'")
+        return revoke_all(username, now=now, conn=writing)
 
 
 def ensure_demo_users(password: str, method: str = DEFAULT_HASH_METHOD) -> int:

@@ -6,6 +6,8 @@ import hashlib
 
 import orjson
 
+from app.audit import append_only  # noqa: F401 - the triggers also come with db.create_all()
+
 GENESIS = "0" * 64
 
 

@@ -10,6 +10,8 @@ Exactly once: each transaction first moves the instance on under its `lock_versi
 conditional update (`WHERE id = … AND state = 'waiting'`); a scheduler that loses either
 writes nothing. Runs embedded (a daemon thread, `SCHEDULER = "embedded"`, which
 `./qyzmet serve` sets) or from cron/beat (`flask --app app fire-timers`, one pass).
+Each pass also takes the signed checkpoint of every journal when `CHECKPOINT_EVERY` has passed
+(`app.audit.checkpoints`; of schedulers passing at once, one takes it).
 """
 
 import datetime
@@ -23,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from app import services
+from app.audit import checkpoints
 from app.core import store
 from app.models import Task
 from app.timing import timers
@@ -89,6 +92,10 @@ def fire_due(rt, now: datetime.datetime) -> int:
             log.exception("timer %s of instance %s failed to fire", timer.id, timer.instance_id)
             continue
         fired += 1
+    try:
+        checkpoints.take_if_due(now)
+    except Exception:
+        log.exception("the periodic journal checkpoint failed")
     return fired
 
 

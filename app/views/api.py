@@ -4,6 +4,7 @@ import dataclasses
 from functools import wraps
 
 from flask import Blueprint
+from flask import Response
 from flask import current_app
 from flask import g
 from flask import jsonify
@@ -16,7 +17,12 @@ from app import services
 from app.access import auth
 from app.access import inputs
 from app.access import policy
+from app.audit import admin_log
+from app.audit import checkpoints
 from app.audit import replay
+from app.audit import replay_batch
+from app.audit import verification
+from app.core import store
 from app.core.store import Conflict
 from app.forms import FormMissing
 from app.timing import clock
@@ -145,7 +151,12 @@ def revoke_user_tokens(username):
         raise services.Forbidden("ending other people's tokens needs the role admin")
     if auth.find_actor(username) is None:
         raise services.NotFound(f"no user '{username}'")
-    return jsonify({"revoked": auth.revoke_all(username)})
+    with store.writing() as conn:
+        ended = auth.revoke_all(username, conn=conn)
+        admin_log.record(conn, "credentials_revoked", g.actor.username, target=username,
+                         before={"credentials_not_revoked": ended},
+                         after={"credentials_not_revoked": 0}, now=_runtime().clock.now())
+    return jsonify({"revoked": ended})
 
 
 @bp.get("/openapi.json")
@@ -280,8 +291,82 @@ def admin_clock():
     if not policy.may_move_clock(g.actor):
         raise services.Forbidden("the clock is moved by the role admin")
     if request.method == "POST":
+        before = manual.now()
         try:
-            clock.move(manual, _json_body())
+            moved = clock.move(manual, _json_body())
         except clock.Refused as err:
             return _error(422, "the data is not valid", errors={err.field: str(err)})
+        with store.writing() as conn:  # the clock lives in memory: journalled once moved
+            admin_log.record(conn, "clock_moved", g.actor.username, target="clock",
+                             before={"now": before.isoformat()},
+                             after={"now": moved.isoformat()}, now=moved)
     return jsonify({"now": manual.now().isoformat()})
+
+
+@bp.get("/instances/<instance_id>/export.jsonl")
+@login_required
+def export_jsonl(instance_id):
+    """The case's journal as JSON Lines (every field, so the chain verifies from the file)."""
+    return downloads.journal_export(_runtime(), g.actor, instance_id, "jsonl")
+
+
+@bp.get("/instances/<instance_id>/export.csv")
+@login_required
+def export_csv(instance_id):
+    """The case's journal as CSV (RFC 4180 quoting; the payload column is JSON text)."""
+    return downloads.journal_export(_runtime(), g.actor, instance_id, "csv")
+
+
+@bp.post("/replay")
+@login_required
+def replay_cases():
+    """Replay the cases of a process, version and period: {process, version, since, until,
+    limit} (auditors, admins; 403 before the body is read, 422 with each field's error)."""
+    replay.require_replayer(g.actor)
+    chosen = replay_batch.selection(_json_body())
+    return jsonify(replay_batch.replay_batch(_runtime(), chosen))
+
+
+def _auditing() -> None:
+    """Checkpoints list every case: only those who read every case (auditor, admin) see them."""
+    if not policy.reads_everything(g.actor):
+        raise services.Forbidden("checkpoints need one of the roles: "
+                                 + ", ".join(sorted(policy.READ_ALL_ROLES)))
+
+
+@bp.get("/checkpoints")
+@login_required
+def checkpoint_list():
+    _auditing()
+    return jsonify(checkpoints.listing())
+
+
+@bp.post("/checkpoints")
+@login_required
+def checkpoint_take():
+    _auditing()
+    try:
+        return jsonify(checkpoints.take(_runtime().clock.now())), 201
+    except checkpoints.CheckpointError as err:
+        return _error(409, str(err))
+
+
+@bp.get("/checkpoints/<int:number>.xml")
+@login_required
+def checkpoint_file(number):
+    _auditing()
+    signed_xml = checkpoints.signed_file(number)
+    if signed_xml is None:
+        raise NotFound()
+    return Response(signed_xml, mimetype="application/xml", headers={
+        "Content-Disposition": f'attachment; filename="{checkpoints.file_name(number)}"'})
+
+
+@bp.get("/verify")
+@login_required
+def verify_all():
+    """Recompute every journal's hash chain (auditors, admins): {cases, ok, broken}."""
+    if not policy.reads_everything(g.actor):
+        raise services.Forbidden("verifying every case needs one of the roles: "
+                                 + ", ".join(sorted(policy.READ_ALL_ROLES)))
+    return jsonify(verification.verify_all())

@@ -7,6 +7,7 @@ not tell the truth about fails the build.
 
 from copy import deepcopy
 
+from app.audit import replay_batch
 from app.timing.clock import MAX_ADVANCE
 
 PROCESS_KEY = "survey_license_east_kazakhstan_2016"
@@ -84,13 +85,38 @@ SCHEMAS = {
                         documents={"type": "array", "items": _STR}),
     "Event": _object("seq type at actor payload hash prev_hash", seq=_INT, type=_STR, at=_STR,
                      actor=_STR, payload={}, hash=_STR, prev_hash=_STR),
-    "ChainCheck": _object("ok events first_broken_seq", ok=_BOOL, events=_INT,
+    "ChainCheck": _object("ok events first_broken first_broken_seq", ok=_BOOL, events=_INT,
+                          first_broken={"oneOf": [{"type": "null"}, _ref("BrokenLink")]},
                           first_broken_seq={"type": ["integer", "null"]}),
+    "BrokenLink": _object("seq kind expected found", seq=_INT,
+                          kind={"enum": ["edited", "deleted", "inserted", "reordered"]},
+                          expected=_OBJ, found=_OBJ),
+    "ChainsCheck": _object("cases ok broken", cases=_INT, ok=_BOOL, broken={
+        "type": "array", "items": _object("instance_id first_broken", instance_id=_STR,
+                                          first_broken=_ref("BrokenLink"))}),
     "Retried": _object("id status incident", id=_STR, status=_STATUS, incident=_INCIDENT),
     "Replayed": _object("ok events_replayed divergence", ok=_BOOL, events_replayed=_INT,
-                        divergence={"oneOf": [{"type": "null"}, _object(
-                            "seq type expected actual", seq=_INT, type=_STR,
-                            expected=_NULLABLE_STR, actual=_STR)]}),
+                        divergence={"oneOf": [{"type": "null"}, _ref("Divergence")]}),
+    "Divergence": _object(
+        "seq type expected actual recorded replayed differences", seq=_INT, type=_STR,
+        expected=_NULLABLE_STR, actual=_STR,
+        recorded=_object("state_digest event then", "answer", state_digest=_NULLABLE_STR,
+                         event=_OBJ, then={"type": "array", "items": _OBJ}, answer=_OBJ),
+        replayed=_object("state_digest refused state changed", state_digest=_NULLABLE_STR,
+                         refused=_NULLABLE_STR, state={"type": ["object", "null"]},
+                         changed=_OBJ),
+        differences=_STRINGS),
+    "ReplayBatch": _object(
+        "cases ok diverged failed truncated", cases=_INT, ok=_INT, truncated=_BOOL,
+        diverged={"type": "array", "items": _object(
+            "instance_id process version events_replayed divergence", instance_id=_STR,
+            process=_STR, version=_INT, events_replayed=_INT, divergence=_ref("Divergence"))},
+        failed={"type": "array", "items": _object(
+            "instance_id process version error", instance_id=_STR, process=_STR,
+            version=_INT, error=_STR)}),
+    "Checkpoint": _object("id created_at cases root_digest prev_digest file_name", "digest",
+                          id=_INT, created_at=_STR, cases=_INT, root_digest=_STR,
+                          prev_digest=_STR, file_name=_STR, digest=_STR),
     "Identifier": {"oneOf": [
         _object("kind iin birth_date sex century", kind={"const": "individual"}, iin=_STR,
                 birth_date=_STR, sex={"enum": ["male", "female"]}, century=_INT),
@@ -118,6 +144,12 @@ _START_BODY = _object("process", "data", process=_STR, data=_OBJ)
 _START_EXAMPLE = {"process": PROCESS_KEY,
                   "data": {"applicant_iin_bin": "150140000012", "licence_case": "issue"}}
 _COMPLETE_BODY = _object("", "data", data=_OBJ)
+_REPLAY_BODY = {**_object("", "process version since until limit", process=_STR,
+                          version={"type": "integer", "minimum": 1}, since=_STR, until=_STR,
+                          limit={"type": "integer", "minimum": 1,
+                                 "maximum": replay_batch.MAX_LIMIT,
+                                 "default": replay_batch.DEFAULT_LIMIT}),
+                "additionalProperties": False}
 _CLOCK_BODY = {"oneOf": [
     {**_object("now", now={"type": "string", "format": "date-time"}),
      "additionalProperties": False},
@@ -163,6 +195,13 @@ _XML = {"description": "the signed XML document (XMLDSig, an attachment)",
         "headers": {"Content-Disposition": {"schema": _STR}},
         "content": {"application/xml": {"schema": _STR}}}
 
+
+def _export(media: str) -> dict:
+    return {"description": "the journal, an attachment",
+            "headers": {"Content-Disposition": {"schema": _STR}},
+            "content": {media: {"schema": _STR}}}
+
+
 # (method, path, summary, {option: value}); options: ok {code: response}, errors (codes),
 # params, body (schema), example (body example), public (no token needed)
 OPERATIONS = [
@@ -204,6 +243,19 @@ OPERATIONS = [
     ("post", "/instances/{id}/replay", "Replay a case from its journal and compare the state "
      "after every event (auditors, admins)",
      {"ok": {"200": _json(_ref("Replayed"))}, "errors": "403 404", "params": [_INSTANCE]}),
+    ("post", "/replay", "Replay the cases of a process, a definition version and a period "
+     "(started in [since, until); a bare date is a day in Kazakhstan time), oldest first, at "
+     "most `limit`; each divergence with both sides (auditors, admins)",
+     {"ok": {"200": _json(_ref("ReplayBatch"))}, "errors": "403", "body": _REPLAY_BODY,
+      "example": {"process": PROCESS_KEY, "version": 1, "since": "2026-01-01",
+                  "until": "2026-03-31", "limit": 100}}),
+    ("get", "/instances/{id}/export.jsonl", "The case's journal as JSON Lines: one entry a line "
+     "with every field of the hash chain (auditors, admins and whoever may read the case)",
+     {"ok": {"200": _export("application/x-ndjson")}, "errors": "403 404",
+      "params": [_INSTANCE]}),
+    ("get", "/instances/{id}/export.csv", "The case's journal as CSV (the payload column is "
+     "JSON text)", {"ok": {"200": _export("text/csv")}, "errors": "403 404",
+                    "params": [_INSTANCE]}),
     ("get", "/identifiers/{value}", "What an IIN (birth date, sex, century) or a BIN "
      "(registration month, type, division) says; 422 when the check digit or the date is wrong",
      {"ok": {"200": _json(_ref("Identifier"))}, "errors": "422",
@@ -219,6 +271,18 @@ OPERATIONS = [
     ("post", "/tasks/{id}/complete", "Complete a task with form data",
      {"ok": {"200": _json(_ref("Completed"))}, "errors": "403 404 409",
       "body": _COMPLETE_BODY, "params": [_path("id")]}),
+    ("get", "/verify", "Recompute every journal's hash chain, the admin chain `_admin` too; "
+     "each broken one with its first broken link (auditors, admins)",
+     {"ok": {"200": _json(_ref("ChainsCheck"))}, "errors": "403"}),
+    ("get", "/checkpoints", "The signed checkpoints of every journal, newest first (auditors, "
+     "admins)", {"ok": {"200": _list("Checkpoint")}, "errors": "403"}),
+    ("post", "/checkpoints", "Take a signed checkpoint of every journal's head now (auditors, "
+     "admins); 409 when another was taken at the same moment or no signing key is set up",
+     {"ok": {"201": _json(_ref("Checkpoint"))}, "errors": "403 409"}),
+    ("get", "/checkpoints/{number}.xml", "A signed checkpoint file: verify it offline with "
+     "`python -m app.audit verify-checkpoint FILE --ca CA_CHAIN.pem` (auditors, admins)",
+     {"ok": {"200": _XML}, "errors": "403 404",
+      "params": [_path("number", {"type": "integer", "minimum": 1}, "1")]}),
     ("get", "/admin/clock", "The clock's now" + _CLOCK_ONLY,
      {"ok": {"200": _json(_ref("Clock"))}, "errors": "403 404"}),
     ("post", "/admin/clock", "Set the clock forward to `now` or advance it by `advance_seconds`"

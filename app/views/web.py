@@ -28,6 +28,8 @@ from app.access import auth
 from app.access import inputs
 from app.access import policy
 from app.access import security
+from app.audit import exports
+from app.audit import timeline
 from app.core.store import Conflict
 from app.views import downloads
 
@@ -273,3 +275,35 @@ def instance(instance_id):
 def retry(instance_id):
     services.retry_instance(_runtime(), g.actor, instance_id)
     return redirect(url_for("web.instance", instance_id=instance_id))
+
+
+# ---- the auditors' history viewer, exports and printable report ------------------------------
+
+@bp.get("/instances/<instance_id>/history")
+@login_required
+def history(instance_id):
+    told = timeline.timeline(_runtime(), g.actor, instance_id, g.lang)
+    return render_template("history.html", told=told, instance=told.instance,
+                           definition=told.definition)
+
+
+@bp.get("/instances/<instance_id>/diagram/<process>.bpmn")
+@login_required
+def instance_diagram(instance_id, process):
+    """Serve a diagram of the case's own version (the stored source holding `process`)."""
+    return Response(timeline.version_diagram(_runtime(), g.actor, instance_id, process),
+                    mimetype="application/xml")
+
+
+@bp.get("/instances/<instance_id>/report")
+@login_required
+def report(instance_id):
+    return render_template("report.html", **exports.report(_runtime(), g.actor, instance_id,
+                                                            g.lang))
+
+
+@bp.get("/instances/<instance_id>/export.<kind>")
+@login_required
+def export(instance_id, kind):
+    """Download the journal (the same files as the API's exports, for a signed-in browser)."""
+    return downloads.journal_export(_runtime(), g.actor, instance_id, kind)
