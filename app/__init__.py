@@ -12,6 +12,7 @@ from app import config
 from app import sqlite
 from app.access import inputs
 from app.access import security
+from app.audit import commands as audit_commands
 from app.core import expressions
 from app.jobs import scheduler
 from app.jobs import workers
@@ -55,6 +56,7 @@ def create_app(test_config=None):
                                        snapshot_after_replaying=app.config[
                                            "STATE_SNAPSHOT_AFTER_REPLAYING"])
     cli.init_app(app)
+    audit_commands.init_app(app)
     workers.init_app(app)
     scheduler.init_app(app)
     app.url_value_preprocessor(inputs.check_url)  # NUL never reaches a query (PostgreSQL)
