@@ -36,13 +36,22 @@ _SIGNER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass
-class _Settings:
+class Settings:
+    """Where the signing keys are, which CAs are trusted and where their CRL comes from."""
+
     keys_dir: Path | None = None
     trust_chain: Path | None = None
     crl_source: Callable[[], bytes | str] | None = None
 
 
-_settings = _Settings()
+_settings = Settings()
+
+
+def trusting(trust_chain: str | Path, crl: str | Path | None = None) -> Settings:
+    """Return trust settings of an outside party's CA chain (and CRL, else crl.pem beside it)
+    for `verify_document(…, trust=…)`: the app's own settings stay as they are."""
+    return Settings(trust_chain=Path(trust_chain),
+                     crl_source=(lambda: Path(crl).read_bytes()) if crl else None)
 
 
 def configure(*, keys_dir: str, trust_chain: str,
@@ -115,14 +124,14 @@ def sign_document(*, document: dict, signer: str, issuer: str) -> dict:
             "signed_at": signed_at}
 
 
-def _anchors() -> list[x509.Certificate]:
+def _anchors(trust: Settings) -> list[x509.Certificate]:
     """Return the trusted CA certificates; raise HandlerError if they cannot be read."""
-    if _settings.trust_chain is None:
+    if trust.trust_chain is None:
         raise HandlerError("EDS is not configured (no trust chain)")
     try:
-        return x509.load_pem_x509_certificates(_settings.trust_chain.read_bytes())
+        return x509.load_pem_x509_certificates(trust.trust_chain.read_bytes())
     except (OSError, ValueError) as err:
-        raise HandlerError(f"cannot read the trust chain {_settings.trust_chain}: {err}") from None
+        raise HandlerError(f"cannot read the trust chain {trust.trust_chain}: {err}") from None
 
 
 def _chains(cert: x509.Certificate, anchors: list[x509.Certificate],
@@ -144,13 +153,13 @@ def _chains(cert: x509.Certificate, anchors: list[x509.Certificate],
     return True
 
 
-def _crl_bytes() -> bytes:
+def _crl_bytes(trust: Settings) -> bytes:
     """Return the CRL from crl_source, else from crl.pem beside the trust chain."""
     try:
-        if _settings.crl_source is not None:
-            data = _settings.crl_source()
+        if trust.crl_source is not None:
+            data = trust.crl_source()
         else:
-            data = (_settings.trust_chain or Path("crl.pem")).with_name("crl.pem").read_bytes()
+            data = (trust.trust_chain or Path("crl.pem")).with_name("crl.pem").read_bytes()
     except Unavailable:
         raise
     except (OSError, ValueError, HandlerError) as err:
@@ -158,9 +167,10 @@ def _crl_bytes() -> bytes:
     return data.encode("ascii", "replace") if isinstance(data, str) else data
 
 
-def _is_revoked(cert: x509.Certificate, anchors: list[x509.Certificate]) -> bool:
+def _is_revoked(cert: x509.Certificate, anchors: list[x509.Certificate],
+                trust: Settings) -> bool:
     """Return True if cert is on its issuer's CRL; raise Unavailable if no usable CRL."""
-    data = _crl_bytes()
+    data = _crl_bytes(trust)
     try:
         crl = (x509.load_pem_x509_crl(data) if b"-----BEGIN" in data
                else x509.load_der_x509_crl(data))
@@ -196,15 +206,16 @@ def _can_sign(cert: x509.Certificate) -> bool:
     return usage.digital_signature or usage.content_commitment
 
 
-def _reject_reason(cert: x509.Certificate, at: datetime.datetime) -> str | None:
+def _reject_reason(cert: x509.Certificate, at: datetime.datetime,
+                   trust: Settings) -> str | None:
     """Return why cert cannot vouch for a signature made at `at`, or None if it can."""
-    anchors = _anchors()
+    anchors = _anchors(trust)
     start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
     if not _chains(cert, anchors, min(max(at, start), end)):
         return "untrusted"
     if not start <= at <= end:
         return "expired"
-    if _is_revoked(cert, anchors):
+    if _is_revoked(cert, anchors, trust):
         return "revoked"
     if not _can_sign(cert):
         return "wrong_key_usage"
@@ -233,18 +244,20 @@ def _signing_time(attributes: dict[str, str]) -> datetime.datetime:
     return min(at, now)
 
 
-def verify_document(signed_xml: str | bytes) -> dict:
+def verify_document(signed_xml: str | bytes, trust: Settings | None = None) -> dict:
     """Verify a downloaded signed document offline against the trust chain and the CRL.
 
     The certificate must have been valid at the signing time the document carries (there is
-    no time-stamp authority here) and must not be revoked. Never raises on a bad document;
-    raises Unavailable only if the CRL cannot be obtained.
+    no time-stamp authority here) and must not be revoked. `trust` (see `trusting`) replaces
+    the configured CA chain and CRL. Never raises on a bad document; raises Unavailable only if
+    the CRL cannot be obtained.
     """
     signed, reason = _open(signed_xml)
     if signed is None:
         return {"valid": False, "reason": reason,
                 "signer": {"cn": None, "iin": None, "bin": None}, "document": {}}
-    reason = _reject_reason(signed.certificate, _signing_time(signed.attributes))
+    reason = _reject_reason(signed.certificate, _signing_time(signed.attributes),
+                            trust or _settings)
     return {"valid": reason is None, "reason": reason, "signer": _identity(signed.certificate),
             "document": signed.document}
 
@@ -261,7 +274,7 @@ def verify_request_signature(*, signed_request: str, iin_bin: str,
     if signed is None:
         return {"valid": False, "reason": reason, "subject_iin": None, "subject_bin": None}
     identity = _identity(signed.certificate)
-    reason = _reject_reason(signed.certificate, _now())
+    reason = _reject_reason(signed.certificate, _now(), _settings)
     # a legal entity's certificate signs for its BIN, an individual's for the IIN
     fields, expected = expected, identity["bin"] or identity["iin"]
     if reason is None and (expected is None or expected != str(iin_bin).strip()):

@@ -14,7 +14,6 @@ signature, the certificate's chain, validity and revocation (`handlers.eds.verif
 and that the heads it lists hash to its root digest.
 """
 
-import contextlib
 import dataclasses
 import datetime
 import hashlib
@@ -231,23 +230,6 @@ def heads_in(document: dict) -> list[Head]:
         raise ValueError("a head lacks its instance, seq or hash") from None
 
 
-@contextlib.contextmanager
-def _trusting(ca: str | Path, crl: str | Path | None):
-    """Let handlers.eds trust `ca` (and `crl`, else crl.pem beside it) for one verification.
-
-    eds keeps its trust anchors module-wide (the app configures them once); a verification
-    against an outside party's CA chain puts the app's back afterwards.
-    """
-    kept = dataclasses.replace(eds._settings)  # the app's anchors, put back below
-    crl_source = (lambda: Path(crl).read_bytes()) if crl else None
-    eds.configure(keys_dir=".", trust_chain=str(ca), crl_source=crl_source)
-    try:
-        yield
-    finally:
-        eds.configure(keys_dir=str(kept.keys_dir or "."), trust_chain=str(kept.trust_chain),
-                      crl_source=kept.crl_source)
-
-
 def verify_file(signed_xml: bytes, ca: str | Path, crl: str | Path | None = None) -> dict:
     """Verify a checkpoint file offline: {"valid", "reason", "signer", "document", "heads"}.
 
@@ -257,8 +239,7 @@ def verify_file(signed_xml: bytes, ca: str | Path, crl: str | Path | None = None
     read (nothing can be judged then).
     """
     try:
-        with _trusting(ca, crl):
-            result = eds.verify_document(signed_xml)
+        result = eds.verify_document(signed_xml, trust=eds.trusting(ca, crl))
     except HandlerError as err:  # the CA chain or the CRL (Unavailable) cannot be read
         raise Unreadable(err.message) from None
     answer = {"valid": False, "reason": result["reason"], "signer": result["signer"],
