@@ -19,7 +19,8 @@ from app.core import store
 from app.diagram import DiagramError
 from app.models import db
 
-SIGNERS = ("head",)  # staff whose EDS signs results
+# whose EDS signs results: the head (staff), the provider's organisation key (the system)
+SIGNERS = ("head", "provider")
 
 
 def fail(message: str) -> None:
@@ -93,7 +94,7 @@ def _journal(conn, action: str, target: str, before, after) -> None:
 
 
 def provision_signing_keys(pki_dir: Path, keys_dir: Path) -> list[str]:
-    """Copy the staff signing keys the reference NCA issued into Qyzmet's key folder.
+    """Copy the signing keys the reference NCA issued (staff, organisation) into the key folder.
 
     In production the keys come from the national CA through the organisation's own
     channel; the demo takes them from the reference PKI. Returns the signers provisioned.
@@ -113,7 +114,7 @@ def provision_signing_keys(pki_dir: Path, keys_dir: Path) -> list[str]:
 
 
 def prepare_demo(password: str) -> None:
-    """Upgrade the schema, deploy diagrams, the demo users and the staff signing keys."""
+    """Upgrade the schema, deploy diagrams, the demo users and the signing keys."""
     for row in deploy_all():
         click.echo(f"deployed {row.key} v{row.version} ({row.sha256[:12]})")
     config = current_app.config

@@ -43,9 +43,10 @@ def defaults(instance_path: str) -> dict:
         # changes stores one too (0: after any restore; cases read cold keep short tails)
         "STATE_SNAPSHOT_AFTER_REPLAYING": 0,
         # signed checkpoints of every journal (app.audit.checkpoints): the key in KEYS_DIR that
-        # signs them (the demo provisions only the head's, `flask --app app init-demo`; in
-        # production the provider's own EDS) and seconds between the scheduler's (0: none)
-        "CHECKPOINT_SIGNER": "head", "CHECKPOINT_EVERY": 3600.0,
+        # signs them (the provider's organisation key, which `flask --app app init-demo` takes
+        # from the reference PKI; in production the provider's own EDS) and seconds between the
+        # scheduler's (0: none)
+        "CHECKPOINT_SIGNER": "provider", "CHECKPOINT_EVERY": 3600.0,
     }
 
 

@@ -61,6 +61,9 @@ class Holder:
 
 HOLDERS = (
     Holder("head", "ZHAKUPOVA GULNARA", "680310400011", "staff signer of results (licensor)"),
+    Holder("provider", "ZHAKUPOVA GULNARA", "680310400011",
+           "the provider's organisation key held by the system: results issued without staff, "
+           "audit checkpoints", bin="150440000003", organisation="Qyzmet demo service provider"),
     Holder("900115300003", "ABENOV NURLAN", "900115300003", "applicant, individual"),
     Holder("850722400018", "SADYKOVA AIGERIM", "850722400018", "applicant, individual"),
     Holder("000520600016", "OMAROVA DANA", "000520600016", "applicant, individual"),
