@@ -136,3 +136,13 @@ def test_a_broken_reference_refuses_the_deploy_and_the_cli_says_it_in_one_line(o
     result = own_app.test_cli_runner().invoke(args=["deploy"])
     assert result.exit_code == 2 and result.output.count("\n") == 1
     assert f"forms/{PROCESS}/start.schema.json" in result.output
+
+
+def test_a_field_from_a_part_keeps_its_own_message_for_the_first_problem(client):
+    """The part's keywords keep their order (pattern before format), so "12345" gets the
+    part's pattern message, not the check-digit one."""
+    api = Api(client)
+    refused = api.post("operator", "/instances", json={"process": PROCESS, "data": {
+        "applicant_iin_bin": "12345", "licence_case": "issue", "channel": "state_corporation"}})
+    assert refused.status_code == 422
+    assert refused.json["errors"] == {"applicant_iin_bin": "IIN/BIN must be exactly 12 digits."}
