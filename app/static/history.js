@@ -50,6 +50,8 @@
     MARKS.forEach((name) => { box.dataset[name] = String(counts[name]); });
   }
 
+  const LONG = 120;  // characters of a value shown before "…"
+
   function text(value) {
     if (value && typeof value === "object") {
       return value.redacted ? "hidden (sha256 " + String(value.sha256).slice(0, 16) + ")" : JSON.stringify(value);
@@ -68,7 +70,18 @@
       const term = document.createElement("dt");
       term.textContent = model.labels[key] || key;
       const value = document.createElement("dd");
-      value.textContent = text(data[key]);
+      const shown = text(data[key]);
+      if (shown.length > LONG) {  // a signed document: its start, the whole on demand
+        const more = document.createElement("details");
+        const summary = document.createElement("summary");
+        summary.textContent = shown.slice(0, LONG) + "…";
+        const whole = document.createElement("pre");
+        whole.textContent = shown;
+        more.append(summary, whole);
+        value.append(more);
+      } else {
+        value.textContent = shown;
+      }
       list.append(term, value);
     });
   }
