@@ -5,7 +5,6 @@ three sides, interleaved: the floor (plain BpmnWorkflow, services answered from 
 hot (workflow cache on), Qyzmet cold (cache off). See bench/README.md.
 """
 
-import argparse
 import contextlib
 import functools
 import io
@@ -23,6 +22,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
+import bench
 import handlers
 import reference
 from app import create_app
@@ -335,18 +335,9 @@ def print_table(result: dict) -> None:
 
 def main(argv=None) -> int:
     """Parse arguments, measure, print."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=30, help="instances per side (default 30)")
-    parser.add_argument("--json", action="store_true", help="print machine-readable results")
-    args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
-    result = report(measure(args.rounds))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print_table(result)
-    return 0
+    return bench.command(__doc__, argv, count="rounds", default=30, minimum=1,
+                         what="instances per side", measure=lambda n: report(measure(n)),
+                         show=print_table)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,8 @@ are timed: the engine time of the original run, the floor. Then, in the same pro
     .venv/bin/python -m bench.replay_cost [--cases N] [--json]
 """
 
-import argparse
 import contextlib
 import functools
-import json
 import statistics
 import sys
 import tempfile
@@ -28,6 +26,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+import bench
 from app.audit import replay
 from app.audit import replay_batch
 from app.audit import verification
@@ -192,18 +191,8 @@ def print_table(result: dict) -> None:
 
 def main(argv=None) -> int:
     """Parse arguments, measure, print."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cases", type=int, default=100, help="cases to run (default 100)")
-    parser.add_argument("--json", action="store_true", help="print machine-readable results")
-    args = parser.parse_args(argv)
-    if args.cases < 1:
-        parser.error("--cases must be at least 1")
-    result = measure(args.cases)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print_table(result)
-    return 0
+    return bench.command(__doc__, argv, count="cases", default=100, minimum=1,
+                         what="cases to run", measure=measure, show=print_table)
 
 
 if __name__ == "__main__":
