@@ -16,7 +16,6 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from app import audit
-from app.audit import append_only
 from app.audit import checkpoints
 from app.core import store
 from app.jobs import scheduler
@@ -27,6 +26,7 @@ from app.models import Timer
 from app.models import db
 from tests.paths import START
 from tests.paths import UNKNOWN_IIN
+from tests.tamper import tamper
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = store.EVENTS
@@ -60,12 +60,6 @@ def _journal(app, instance_id) -> list:
                             .order_by(EVENTS.c.seq)).all()
 
 
-def _as_attacker(conn) -> None:
-    """Someone with database rights first removes the append-only triggers."""
-    for statement in append_only.remove_statements(conn.dialect.name):
-        conn.exec_driver_sql(statement)
-
-
 def _recompute_without(app, instance_id, seq) -> None:
     """Delete one event and recompute the case's whole chain, its head included."""
     kept = [r for r in _journal(app, instance_id) if r.seq != seq]
@@ -75,24 +69,17 @@ def _recompute_without(app, instance_id, seq) -> None:
                             prev, "")
         entries.append(dataclasses.replace(entry, hash=audit.seal(entry)))
         prev = entries[-1].hash
-    with app.app_context(), db.engine.begin() as conn:
-        _as_attacker(conn)
-        conn.execute(delete(EVENTS).where(EVENTS.c.instance_id == instance_id))
-        conn.execute(insert(EVENTS), [dataclasses.asdict(e) for e in entries])
-        conn.execute(update(ProcessInstance.__table__)
-                     .where(ProcessInstance.__table__.c.id == instance_id)
-                     .values(journal_seq=len(entries), journal_hash=prev))
+    tamper(app, delete(EVENTS).where(EVENTS.c.instance_id == instance_id),
+           lambda conn: conn.execute(insert(EVENTS), [dataclasses.asdict(e) for e in entries]),
+           update(ProcessInstance.__table__).where(ProcessInstance.__table__.c.id == instance_id)
+           .values(journal_seq=len(entries), journal_hash=prev))
 
 
 def _delete_case(app, instance_id) -> None:
-    with app.app_context(), db.engine.begin() as conn:
-        _as_attacker(conn)
-        for model in (Task, Timer, Job):
-            conn.execute(delete(model.__table__)
-                         .where(model.__table__.c.instance_id == instance_id))
-        conn.execute(delete(EVENTS).where(EVENTS.c.instance_id == instance_id))
-        conn.execute(delete(ProcessInstance.__table__)
-                     .where(ProcessInstance.__table__.c.id == instance_id))
+    tamper(app, *(delete(model.__table__).where(model.__table__.c.instance_id == instance_id)
+                  for model in (Task, Timer, Job)),
+           delete(EVENTS).where(EVENTS.c.instance_id == instance_id),
+           delete(ProcessInstance.__table__).where(ProcessInstance.__table__.c.id == instance_id))
 
 
 def test_checkpoint_is_signed_chained_and_verifies_offline(app, api, tmp_path, pki_dir):

@@ -10,7 +10,6 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from app import definitions
-from app.audit import append_only
 from app.audit import replay
 from app.core import expressions
 from app.core import reapply
@@ -25,6 +24,7 @@ from tests.paths import PORTAL_ISSUE
 from tests.paths import REFUSAL
 from tests.paths import START
 from tests.paths import TO_QUALIFICATION
+from tests.tamper import tamper
 
 EVENTS = AuditEvent.__table__
 BPMN_DIR = Path(__file__).resolve().parent.parent / "bpmn"
@@ -58,12 +58,8 @@ def _edit_payload(app, instance_id, seq, change):
     drop the append-only triggers would."""
     payload = next(p for s, _, p in _journal(app, instance_id) if s == seq)
     change(payload)
-    with app.app_context(), db.engine.begin() as conn:
-        for statement in append_only.remove_statements(conn.dialect.name):  # rights to drop it
-            conn.exec_driver_sql(statement)
-        conn.execute(update(EVENTS).where(EVENTS.c.instance_id == instance_id,
-                                          EVENTS.c.seq == seq)
-                     .values(payload=json.dumps(payload)))
+    tamper(app, update(EVENTS).where(EVENTS.c.instance_id == instance_id, EVENTS.c.seq == seq)
+           .values(payload=json.dumps(payload)))
 
 
 def _assert_ok(app, instance_id):

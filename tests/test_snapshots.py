@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from app import services
-from app.audit import append_only
 from app.audit import replay
 from app.core import reapply
 from app.core import store
@@ -19,6 +18,7 @@ from app.models import db
 from tests.conftest import Api
 from tests.paths import ISSUE
 from tests.paths import START
+from tests.tamper import tamper
 
 CORRECTIONS = Path(__file__).resolve().parent.parent / "bench" / "corrections"
 
@@ -93,14 +93,11 @@ def test_an_altered_tail_is_refused_not_restored(make_app, tmp_path):
         row = db.session.execute(select(events.c.seq, events.c.payload).where(
             events.c.instance_id == instance_id, events.c.type == "task_completed")
             .order_by(events.c.seq.desc())).first()
-        payload = json.loads(row.payload)
-        payload["data"]["executor"] = "operator"  # who was assigned, changed afterwards
-        with db.engine.begin() as conn:  # as one with the rights to drop the triggers
-            for statement in append_only.remove_statements(conn.dialect.name):
-                conn.exec_driver_sql(statement)
-            conn.execute(update(events).where(events.c.instance_id == instance_id,
-                                              events.c.seq == row.seq)
-                         .values(payload=json.dumps(payload)))
+    payload = json.loads(row.payload)
+    payload["data"]["executor"] = "operator"  # who was assigned, changed afterwards
+    tamper(app, update(events).where(events.c.instance_id == instance_id,
+                                     events.c.seq == row.seq).values(payload=json.dumps(payload)))
+    with app.app_context():
         instance = db.session.get(ProcessInstance, instance_id)
         rt = app.extensions["qyzmet"]
         with store.reading() as conn, pytest.raises(reapply.TailMismatch, match="disagree"):

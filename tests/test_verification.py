@@ -19,13 +19,13 @@ from sqlalchemy import update
 from app import audit
 from app import create_app
 from app.audit import admin_log
-from app.audit import append_only
 from app.audit import verification
 from app.core import store
 from app.models import db
 from tests.conftest import Api
 from tests.paths import ISSUE
 from tests.paths import START
+from tests.tamper import tamper
 from tests.test_web import _login
 
 EVENTS, INSTANCES = store.EVENTS, store.INSTANCES
@@ -44,18 +44,6 @@ def _rows(app, instance_id) -> list:
     with app.app_context(), store.reading() as conn:
         return conn.execute(select(EVENTS).where(EVENTS.c.instance_id == instance_id)
                             .order_by(EVENTS.c.seq)).all()
-
-
-def _tamper(app, *changes) -> None:
-    """Apply `changes` (statements, or functions of the connection) with the triggers off."""
-    with app.app_context(), db.engine.begin() as conn:
-        dialect = conn.dialect.name
-        for statement in append_only.remove_statements(dialect):
-            conn.exec_driver_sql(statement)
-        for change in changes:
-            change(conn) if callable(change) else conn.execute(change)
-        for statement in append_only.install_statements(dialect):
-            conn.exec_driver_sql(statement)
 
 
 def _of(instance_id, *where):
@@ -124,7 +112,7 @@ def test_the_database_refuses_update_and_delete_of_a_journal_entry(app, case):
 @pytest.mark.edits_the_record
 def test_an_edited_payload_is_named(app, api, case):
     original = _rows(app, case)[2]
-    _tamper(app, update(EVENTS).where(*_of(case, EVENTS.c.seq == 3))
+    tamper(app, update(EVENTS).where(*_of(case, EVENTS.c.seq == 3))
             .values(payload='{"bpmn_id":"attach_documents","data":{"page_count":1}}'))
     broken = _first_broken(api, case)
     assert (broken["seq"], broken["kind"]) == (3, "edited")
@@ -138,7 +126,7 @@ def test_an_edited_payload_is_named(app, api, case):
 @pytest.mark.edits_the_record
 def test_a_deleted_event_is_named(app, api, case):
     rows = _rows(app, case)
-    _tamper(app, EVENTS.delete().where(*_of(case, EVENTS.c.seq == 3)))
+    tamper(app, EVENTS.delete().where(*_of(case, EVENTS.c.seq == 3)))
     broken = _first_broken(api, case)
     assert (broken["seq"], broken["kind"]) == (3, "deleted")
     assert broken["expected"] == {"seq": 3, "prev_hash": rows[1].hash}
@@ -148,7 +136,7 @@ def test_a_deleted_event_is_named(app, api, case):
 @pytest.mark.edits_the_record
 def test_a_deleted_last_event_is_named_by_the_recorded_head(app, api, case):
     rows = _rows(app, case)
-    _tamper(app, EVENTS.delete().where(*_of(case, EVENTS.c.seq == len(rows))))
+    tamper(app, EVENTS.delete().where(*_of(case, EVENTS.c.seq == len(rows))))
     broken = _first_broken(api, case)
     assert (broken["seq"], broken["kind"]) == (len(rows), "deleted")
     assert broken["expected"]["head_hash"] == rows[-1].hash
@@ -158,7 +146,7 @@ def test_a_deleted_last_event_is_named_by_the_recorded_head(app, api, case):
 def test_an_inserted_event_is_named(app, api, case):
     rows = _rows(app, case)
     forged = _forged(case, rows[1])  # slipped in after event 2, later ones renumbered
-    _tamper(app, *_shift_up_from(case, 3), insert(EVENTS).values(dataclasses.asdict(forged)))
+    tamper(app, *_shift_up_from(case, 3), insert(EVENTS).values(dataclasses.asdict(forged)))
     broken = _first_broken(api, case)
     assert (broken["seq"], broken["kind"]) == (3, "inserted")
     assert broken["found"]["hash"] == forged.hash and broken["found"]["actor"] == "executor"
@@ -169,7 +157,7 @@ def test_an_inserted_event_is_named(app, api, case):
 def test_an_event_appended_past_the_recorded_head_is_named(app, api, case):
     rows = _rows(app, case)
     forged = _forged(case, rows[-1])
-    _tamper(app, insert(EVENTS).values(dataclasses.asdict(forged)))
+    tamper(app, insert(EVENTS).values(dataclasses.asdict(forged)))
     broken = _first_broken(api, case)
     assert (broken["seq"], broken["kind"]) == (forged.seq, "inserted")
     assert broken["found"]["hash"] == forged.hash
@@ -181,7 +169,7 @@ def test_swapped_events_are_named_reordered(app, api, case):
     swap = [update(EVENTS).where(*_of(case, EVENTS.c.seq == 3)).values(seq=-3),
             update(EVENTS).where(*_of(case, EVENTS.c.seq == 4)).values(seq=3),
             update(EVENTS).where(*_of(case, EVENTS.c.seq == -3)).values(seq=4)]
-    _tamper(app, *swap)
+    tamper(app, *swap)
     broken = _first_broken(api, case)
     assert (broken["seq"], broken["kind"]) == (3, "reordered")
     assert (broken["expected"]["hash"], broken["expected"]["now_at"]) == (rows[2].hash, 4)
@@ -197,7 +185,7 @@ def test_swapped_contents_are_named_reordered(app, api, case):
         for mine, theirs in ((rows[2], rows[3]), (rows[3], rows[2])):
             conn.execute(update(EVENTS).where(*_of(case, EVENTS.c.seq == mine.seq))
                          .values({f: getattr(theirs, f) for f in fields}))
-    _tamper(app, swap)
+    tamper(app, swap)
     broken = _first_broken(api, case)
     assert (broken["seq"], broken["kind"], broken["expected"]["now_at"]) == (3, "reordered", 4)
 
@@ -222,10 +210,10 @@ def test_a_recomputed_chain_is_caught_by_the_head_unless_the_head_moved_too(app,
     """Why signed checkpoints exist: whoever reseals the chain and moves the case's recorded
     head leaves nothing the journal itself can show; only a head kept elsewhere can."""
     rows = _rows(app, case)
-    _tamper(app, _delete_and_reseal(case, rows))
+    tamper(app, _delete_and_reseal(case, rows))
     broken = _first_broken(api, case)
     assert (broken["seq"], broken["kind"]) == (len(rows), "deleted")
-    _tamper(app, update(INSTANCES).where(INSTANCES.c.id == case)
+    tamper(app, update(INSTANCES).where(INSTANCES.c.id == case)
             .values(journal_seq=len(rows) - 1,
                     journal_hash=_rows(app, case)[-1].hash))
     assert _verified(api, case)["ok"] is True  # fooled: the checkpoint test proves this case
@@ -234,7 +222,7 @@ def test_a_recomputed_chain_is_caught_by_the_head_unless_the_head_moved_too(app,
 @pytest.mark.edits_the_record
 def test_verify_all_lists_each_broken_case_and_the_command_exits_1(app, api, case):
     intact = api.start(START)
-    _tamper(app, EVENTS.delete().where(*_of(case, EVENTS.c.seq == 2)))
+    tamper(app, EVENTS.delete().where(*_of(case, EVENTS.c.seq == 2)))
     answer = api.get("auditor", "/verify")
     assert answer.status_code == 200
     assert answer.json["ok"] is False and answer.json["cases"] == 3  # two cases, the admin chain
