@@ -61,7 +61,7 @@ class Holder:
 
 HOLDERS = (
     Holder("head", "ZHAKUPOVA GULNARA", "680310400011", "staff signer of results (licensor)"),
-    Holder("provider", "ZHAKUPOVA GULNARA", "680310400011",
+    Holder("provider", "SERIKOV ASKAR", "700215300005",
            "the provider's organisation key held by the system: results issued without staff, "
            "audit checkpoints", bin="150440000003", organisation="Qyzmet demo service provider"),
     Holder("900115300003", "ABENOV NURLAN", "900115300003", "applicant, individual"),

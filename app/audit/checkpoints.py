@@ -177,7 +177,10 @@ def latest() -> dict | None:
 
 
 def signed_file(number: int) -> str | None:
-    """Return the signed XML of checkpoint `number`, or None."""
+    """Return the signed XML of checkpoint `number`, or None (also for a number no row can have:
+    ids are 32-bit integers on PostgreSQL)."""
+    if not 0 < number < 2**31:
+        return None
     with store.reading() as conn:
         return conn.execute(select(CHECKPOINTS.c.signed_xml)
                             .where(CHECKPOINTS.c.id == number)).scalar()
