@@ -3,22 +3,20 @@
 The exports carry every journal field (seq, at, actor, type, payload, prev_hash, hash) and the
 case id, so anyone can recompute the hash chain from the file alone (`app.audit.seal`): the
 payload is the canonical JSON the journal holds, in which secrets were already hashes when it was
-written. The report adds the chain's verification and the signed checkpoint covering the case.
-
-Verification and checkpoints come from `app.audit.verification` and `app.audit.checkpoints`
-when they are installed (`verify_case`, `covering`); without them the report falls back to
-the hash chain check of `app.audit.verify` and says no checkpoint covers the case yet.
+written. The report adds the chain's verification (`app.audit.verification`) and the signed
+checkpoint covering the case (`app.audit.checkpoints`).
 """
 
 import csv
-import importlib
 import io
 
 import orjson
 
 from app import audit
+from app.audit import checkpoints
 from app.audit import redaction
 from app.audit import timeline
+from app.audit import verification
 
 COLUMNS = ("instance_id", "seq", "at", "actor", "type", "payload", "prev_hash", "hash")
 
@@ -53,37 +51,8 @@ def csv_text(rt, actor, instance_id: str) -> tuple[str, str]:
     return f"{instance.business_key}-journal.csv", out.getvalue()
 
 
-def _optional(name: str):
-    """Return a module another part of the audit work provides, or None while it is absent."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as err:
-        if err.name != name:
-            raise  # the module is there but something it needs is not: a real error
-        return None
-
-
-def verification(rt, actor, instance_id: str) -> dict:
-    """Return the case's chain check: {ok, events, first_broken: None | {seq, kind?, …}}."""
-    checker = _optional("app.audit.verification")
-    if checker is not None and hasattr(checker, "verify_case"):
-        return checker.verify_case(instance_id)
-    _, _, rows = timeline.journal(rt, actor, instance_id)
-    broken = audit.verify(rows)
-    return {"ok": broken is None, "events": len(rows),
-            "first_broken": None if broken is None else {"seq": broken}}
-
-
-def checkpoint(instance_id: str) -> dict | None:
-    """Return the newest signed checkpoint covering the case's head, or None."""
-    checkpoints = _optional("app.audit.checkpoints")
-    if checkpoints is None or not hasattr(checkpoints, "covering"):
-        return None
-    return checkpoints.covering(instance_id)
-
-
 def report(rt, actor, instance_id: str, lang: str = "en") -> dict:
     """Return what the printable report shows: the case, its timeline, its proofs."""
-    told = timeline.timeline(rt, actor, instance_id, lang)
-    return {"timeline": told, "verification": verification(rt, actor, instance_id),
-            "checkpoint": checkpoint(instance_id)}
+    told = timeline.timeline(rt, actor, instance_id, lang)  # checks the actor may read it
+    return {"timeline": told, "verification": verification.verify_case(instance_id),
+            "checkpoint": checkpoints.covering(instance_id)}

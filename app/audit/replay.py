@@ -88,13 +88,7 @@ def _feed(instance_id: str, specs: tuple, answers: dict, changes: list, secrets)
     or None; why it diverged: the replayed digest or the reason it could not be fed; the run)."""
     run = reapply.Feeder(instance_id, specs, answers)
     for index, change in enumerate(changes):
-        try:
-            refused = run.apply(change)
-        except Exception as err:  # noqa: BLE001 - any failure of the replay is a divergence
-            refused = f"{type(err).__name__}: {err}"
-        if refused is None and change["digest"] is not None:
-            actual = engine.state_digest(run.workflow, run.snap, secrets)
-            refused = None if actual == change["digest"] else actual
+        refused = run.apply_checked(change, secrets)
         if refused is not None:
             return index, refused, run
     return None, None, run

@@ -263,7 +263,7 @@ def diagram_states(instance_id: str, definition, rows) -> tuple[list, dict, int 
     for row in rows:
         change = inputs.get(row.seq)
         if change is not None and diverged_at is None:
-            if _feed(run, change, definition.secrets):
+            if run.apply_checked(change, definition.secrets) is None:
                 completed, active, data = _replayed_state(run, manifest, callers,
                                                           definition.secrets)
             else:
@@ -279,14 +279,3 @@ def diagram_states(instance_id: str, definition, rows) -> tuple[list, dict, int 
         state_of[row.seq] = len(states) - 1
     return states, state_of, diverged_at
 
-
-def _feed(run, change: dict, secrets) -> bool:
-    """Feed one recorded input; tell whether the replay reached the state it journalled."""
-    try:
-        refused = run.apply(change)
-    except Exception:  # noqa: BLE001 - a record the engine cannot take is a divergence
-        return False
-    if refused is not None:
-        return False
-    return change["digest"] is None or (
-        engine.state_digest(run.workflow, run.snap, secrets) == change["digest"])

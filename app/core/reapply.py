@@ -72,6 +72,18 @@ class Feeder:
         self.workflow = workflow
         self.snap = None if workflow is None else engine.summarize(workflow)
 
+    def apply_checked(self, change: dict, secrets) -> str | None:
+        """Feed one recorded input and compare the state with the digest it journalled; return
+        None when they match, else the replay's digest or why the input could not be fed."""
+        try:
+            refused = self.apply(change)
+        except Exception as err:  # noqa: BLE001 - any failure of the replay is a divergence
+            refused = f"{type(err).__name__}: {err}"
+        if refused is None and change["digest"] is not None:
+            actual = engine.state_digest(self.workflow, self.snap, secrets)
+            refused = None if actual == change["digest"] else actual
+        return refused
+
     def apply(self, change: dict) -> str | None:
         """Feed one recorded input; return why it could not be fed, or None."""
         kind, payload, now = change["type"], change["payload"], moment(change["at"])
