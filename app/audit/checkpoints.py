@@ -136,16 +136,27 @@ def take(now: datetime.datetime) -> dict:
             "digest": file_digest(signed_xml), "file_name": file_name(number)}
 
 
+_NEXT_DUE = "qyzmet.checkpoint_due"  # app.extensions: when the scheduler next looks
+
+
 def take_if_due(now: datetime.datetime) -> dict | None:
     """Take a checkpoint when CHECKPOINT_EVERY seconds have passed since the last (0: never);
-    return it, or None. A scheduler that loses the race to another one takes none."""
-    every = float(current_app.config["CHECKPOINT_EVERY"])
-    if every <= 0:
+    return it, or None. A scheduler that loses the race to another one takes none.
+
+    The scheduler passes often: until the next checkpoint is due, a pass asks the database
+    nothing (the moment is kept per app), and a failure is logged once per period.
+    """
+    every = datetime.timedelta(seconds=float(current_app.config["CHECKPOINT_EVERY"]))
+    due = current_app.extensions.get(_NEXT_DUE)
+    if every <= datetime.timedelta(0) or (due is not None and now < due):
         return None
     newest = latest()
-    if newest and datetime.datetime.fromisoformat(newest["created_at"]) + datetime.timedelta(
-            seconds=every) > now:
-        return None
+    if newest:
+        due = datetime.datetime.fromisoformat(newest["created_at"]) + every
+        if due > now:
+            current_app.extensions[_NEXT_DUE] = due
+            return None
+    current_app.extensions[_NEXT_DUE] = now + every
     try:
         return take(now)
     except CheckpointError as err:  # no signing key yet, or another scheduler took it
